@@ -1,0 +1,1 @@
+"""wsapi: the browser/Node.js WebSocket API for Python, on asyncio and trio."""
