@@ -15,9 +15,9 @@ standard's error for a misuse of the API by the calling code; everything under
     │   ├── OpenTimeout           a stage took longer than open_timeout (.stage says which)
     │   ├── TLSError              the TLS handshake failed
     │   ├── InvalidStatus         the server answered the upgrade with a non-101 status (.response)
-    │   ├── InvalidHandshake      the server's 101 answer is not a valid WebSocket accept (.response)
+    │   ├── InvalidHandshake      the 101 answer is not a valid WebSocket accept (.response)
     │   └── ConnectionAborted     closed (by close() or the server) before the connection was open
-    ├── ProtocolError             the server broke RFC 6455 (.code is the close code sent on the wire)
+    ├── ProtocolError             the server broke RFC 6455 (.code: the close code sent)
     │   ├── InvalidUTF8           a text message is not valid UTF-8 (1007)
     │   └── MessageTooBig         a message exceeds max_message_size (1009)
     ├── KeepaliveTimeout          no pong within ping_timeout
@@ -58,7 +58,7 @@ __all__ = [
 _LEGACY_CODES = {"SyntaxError": 12, "InvalidStateError": 11, "InvalidAccessError": 15}
 
 
-class DOMException(Exception):  # noqa: N818 - the standard's name
+class DOMException(Exception):
     """The error the WebSocket standard throws for a misuse of the API.
 
     ``name`` is one of ``"SyntaxError"`` (bad URL, protocols or close reason),
@@ -240,7 +240,7 @@ class ConnectionClosed(WebSocketError):
     the connection failed, ``__cause__`` is the error that failed it.
     """
 
-    def __init__(self, code: int, reason: str = "", wasClean: bool = False) -> None:  # noqa: N803
+    def __init__(self, code: int, reason: str = "", wasClean: bool = False) -> None:
         self.code = code
         self.reason = reason
         self.wasClean = wasClean

@@ -1,0 +1,438 @@
+"""``ClientProtocol``: the client side of one WebSocket connection, without I/O.
+
+Theory of operation
+-------------------
+One door in, one door out. The transport feeds what it reads to
+``receive_data()`` (and ``receive_eof()`` when the peer closed TCP, or
+``abort()`` when the transport gave up) and drains ``events_received()``; the
+application's ``send_*()`` calls, automatic pongs and close echoes all queue
+bytes that the transport drains with ``data_to_send()``.
+
+``state`` follows the WHATWG ``readyState``: CONNECTING until the 101, OPEN,
+CLOSING from the moment a Close frame is sent or received (or the connection
+is failed) until TCP is gone, then CLOSED. ``Closed`` is emitted exactly once,
+by ``receive_eof()`` or ``abort()``, with the code the application must see:
+the server's code (1005 if it gave none) after a completed closing handshake,
+1006 for everything else.
+
+The HTTP upgrade is spoken through h11 (see ``handshake``); the frames through
+wsproto's ``Connection``, with wsapi's bounded extensions installed.
+"""
+
+from __future__ import annotations
+
+import enum
+
+import h11
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import (
+    BytesMessage,
+    CloseConnection,
+    Ping,
+    Pong,
+    TextMessage,
+)
+from wsproto.extensions import Extension
+from wsproto.frame_protocol import CloseReason
+
+from ..errors import (
+    ConnectionAborted,
+    ConnectionFailed,
+    ConnectionLost,
+    InvalidHandshake,
+    InvalidStatus,
+    InvalidUTF8,
+    MessageTooBig,
+    ProtocolError,
+    WebSocketError,
+)
+from ..response import MAX_BODY_SIZE, Response
+from .events import (
+    Closed,
+    CloseReceived,
+    Failed,
+    HandshakeFailed,
+    MessageReceived,
+    Opened,
+    PingReceived,
+    PongReceived,
+    ProtocolEvent,
+)
+from .extensions import SizeLimit
+from .handshake import HandshakeRequest, as_response, build_request, check_accept
+from .status import explain_status
+
+__all__ = ["ClientProtocol", "State"]
+
+#: Largest response head (status line and headers) accepted from the server.
+MAX_HEADER_SIZE = 16 * 1024
+
+
+class State(enum.IntEnum):
+    """The connection's state; the values are the WHATWG ``readyState`` constants."""
+
+    CONNECTING = 0
+    OPEN = 1
+    CLOSING = 2
+    CLOSED = 3
+
+
+class ClientProtocol:
+    """Sans-IO client protocol: bytes in, ``ProtocolEvent`` records out.
+
+    >>> from wsapi.protocol.handshake import HandshakeRequest
+    >>> proto = ClientProtocol(HandshakeRequest("ws://example.com/", "example.com", "/"))
+    >>> proto.data_to_send().startswith(b"GET / HTTP/1.1")
+    True
+    >>> proto.state
+    <State.CONNECTING: 0>
+    """
+
+    def __init__(
+        self,
+        request: HandshakeRequest,
+        *,
+        max_message_size: int | None = 16 * 2**20,
+        max_body_size: int = MAX_BODY_SIZE,
+    ) -> None:
+        self.request = request
+        self.max_message_size = max_message_size
+        self.max_body_size = max_body_size
+        self.state = State.CONNECTING
+        #: The subprotocol and extensions the server selected ("" until open).
+        self.subprotocol = ""
+        self.extensions = ""
+        #: The server's answer to the upgrade request, once it is known.
+        self.response: Response | None = None
+        #: What failed the connection, if anything did.
+        self.error: WebSocketError | None = None
+        #: The server's Close frame (code, reason), once received.
+        self.close_received: tuple[int, str] | None = None
+        self.close_sent = False
+
+        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_SIZE)
+        self._ws: Connection | None = None
+        self._out: list[bytes] = []
+        self._events: list[ProtocolEvent] = []
+        self._failed = False
+        self._closed_emitted = False
+        # A refusal being read: its head, and the body so far.
+        self._refusal: h11.Response | None = None
+        self._body = bytearray()
+        # Fragments of the message being received.
+        self._fragments: list[str | bytes] = []
+        # The first bytes the server sent, to recognise "not HTTP at all".
+        self._first_bytes = b""
+        try:
+            self._out.append(self._h11.send(build_request(request)) or b"")
+        except h11.LocalProtocolError as exc:
+            raise ValueError(f"invalid request header: {exc}") from exc
+
+    # -- the two doors ---------------------------------------------------------
+
+    def events_received(self) -> list[ProtocolEvent]:
+        """Return and forget the events produced since the last call."""
+        events, self._events = self._events, []
+        return events
+
+    def data_to_send(self) -> bytes:
+        """Return and forget the bytes queued for the socket since the last call."""
+        if not self._out:
+            return b""
+        data = b"".join(self._out)
+        self._out.clear()
+        return data
+
+    @property
+    def has_data_to_send(self) -> bool:
+        return bool(self._out)
+
+    # -- input -----------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the socket."""
+        if self.state is State.CONNECTING:
+            if len(self._first_bytes) < 64:
+                self._first_bytes += data[: 64 - len(self._first_bytes)]
+            self._h11.receive_data(data)
+            self._read_handshake()
+        elif (
+            self._ws is not None
+            and not self._failed
+            and self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
+        ):
+            self._ws.receive_data(data)
+            self._read_frames()
+        # Anything after a completed closing handshake or a failure is ignored.
+
+    def receive_eof(self) -> None:
+        """The server closed its side of the TCP connection."""
+        if self.state is State.CONNECTING:
+            self._h11.receive_data(b"")
+            self._read_handshake()
+            if self.state is State.CONNECTING:
+                self._handshake_failed(self._eof_during_handshake())
+        self._finish(None)
+
+    def abort(self, error: WebSocketError | None = None) -> None:
+        """The transport closed the connection (timeout, I/O error, cancellation)."""
+        if self.state is State.CONNECTING and error is not None:
+            self._handshake_failed_quietly(error)
+        self._finish(error)
+
+    # -- output ----------------------------------------------------------------
+
+    def send_text(self, data: str) -> bool:
+        """Queue a text message; False (and nothing queued) unless the connection is open."""
+        if self.state is not State.OPEN:
+            return False
+        assert self._ws is not None
+        self._out.append(self._ws.send(TextMessage(data=data)))
+        return True
+
+    def send_binary(self, data: bytes) -> bool:
+        """Queue a binary message; False (and nothing queued) unless the connection is open."""
+        if self.state is not State.OPEN:
+            return False
+        assert self._ws is not None
+        self._out.append(self._ws.send(BytesMessage(data=data)))
+        return True
+
+    def send_ping(self, data: bytes = b"") -> bool:
+        if self.state is not State.OPEN:
+            return False
+        assert self._ws is not None
+        self._out.append(self._ws.send(Ping(payload=data)))
+        return True
+
+    def send_pong(self, data: bytes = b"") -> bool:
+        if self.state is not State.OPEN:
+            return False
+        assert self._ws is not None
+        self._out.append(self._ws.send(Pong(payload=data)))
+        return True
+
+    def send_close(self, code: int | None = None, reason: str = "") -> bool:
+        """Start the closing handshake; False when it cannot start (not open)."""
+        if self.state is not State.OPEN:
+            return False
+        assert self._ws is not None
+        self._queue_close(code, reason)
+        self.state = State.CLOSING
+        return True
+
+    def fail(self, error: WebSocketError, code: int = 1011, reason: str = "") -> None:
+        """Fail the connection (RFC 6455 7.1.7): queue a Close frame, expect TCP to close."""
+        if self._failed or self.state is State.CLOSED:
+            return
+        if self.state is State.CONNECTING:
+            self._handshake_failed_quietly(error)
+            return
+        self.error = error
+        self._failed = True
+        if self._ws is not None and self._ws.state in (
+            ConnectionState.OPEN,
+            ConnectionState.REMOTE_CLOSING,
+        ):
+            self._queue_close(code, reason)
+        self.state = State.CLOSING
+        self._events.append(Failed(error))
+
+    @property
+    def failed(self) -> bool:
+        """True once the connection was failed: the transport should close TCP now."""
+        return self._failed
+
+    @property
+    def closing_handshake_done(self) -> bool:
+        """Both Close frames were exchanged: the server should now close TCP."""
+        return self._ws is not None and self._ws.state is ConnectionState.CLOSED
+
+    # -- the handshake -----------------------------------------------------------
+
+    def _read_handshake(self) -> None:
+        while self.state is State.CONNECTING:
+            try:
+                event = self._h11.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._handshake_failed(self._not_http(exc))
+                return
+            if event is h11.NEED_DATA or event is h11.PAUSED:
+                return
+            if isinstance(event, h11.InformationalResponse):
+                if event.status_code == 101:
+                    self._accept(event)
+                else:
+                    self._reject(as_response(event))
+                return
+            if isinstance(event, h11.Response):
+                self._refusal = event
+            elif isinstance(event, h11.Data):
+                room = self.max_body_size - len(self._body)
+                self._body += event.data[:room]
+                if len(event.data) > room:
+                    self._end_refusal(truncated=True)
+            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+                if self._refusal is None:
+                    self._handshake_failed(self._eof_during_handshake())
+                else:
+                    self._end_refusal(truncated=False)
+
+    def _accept(self, event: h11.InformationalResponse) -> None:
+        response = as_response(event)
+        self.response = response
+        try:
+            subprotocol, deflate = check_accept(self.request, response, self.max_message_size)
+        except InvalidHandshake as exc:
+            self._handshake_failed(exc)
+            return
+        extensions: list[Extension] = list(deflate)
+        if self.max_message_size is not None:
+            extensions.append(SizeLimit(self.max_message_size))
+        self._ws = Connection(ConnectionType.CLIENT, extensions)
+        self.state = State.OPEN
+        self.subprotocol = subprotocol
+        self.extensions = response.header("Sec-WebSocket-Extensions", "") or ""
+        self._events.append(Opened(subprotocol, self.extensions, response))
+        trailing, _ = self._h11.trailing_data
+        if trailing:
+            self._ws.receive_data(trailing)
+            self._read_frames()
+
+    def _end_refusal(self, *, truncated: bool) -> None:
+        assert self._refusal is not None
+        self._reject(as_response(self._refusal, bytes(self._body), truncated))
+
+    def _reject(self, response: Response) -> None:
+        self.response = response
+        cause, fix = explain_status(response)
+        self._handshake_failed(InvalidStatus(self.request.url, cause, fix, response=response))
+
+    def _not_http(self, exc: h11.RemoteProtocolError) -> ConnectionFailed:
+        head = self._first_bytes
+        if head[:1] == b"\x15" or head[:2] == b"\x16\x03":
+            return InvalidHandshake(
+                self.request.url,
+                "the server answered with TLS, not HTTP",
+                "The port speaks TLS: use a wss:// URL.",
+            )
+        return InvalidHandshake(
+            self.request.url,
+            f"the server's answer is not valid HTTP ({exc}); it began with {head[:40]!r}",
+            "Check that the URL points at a WebSocket (HTTP) server.",
+        )
+
+    def _eof_during_handshake(self) -> ConnectionFailed:
+        if self._refusal is not None:
+            return InvalidStatus(
+                self.request.url,
+                *explain_status(as_response(self._refusal, bytes(self._body), True)),
+                response=as_response(self._refusal, bytes(self._body), True),
+            )
+        if self._first_bytes:
+            return InvalidHandshake(
+                self.request.url,
+                "the server closed the connection in the middle of its answer to the upgrade",
+                "The server may have crashed or a proxy may have cut the connection.",
+            )
+        return ConnectionAborted(
+            self.request.url,
+            "the server closed the connection without answering the upgrade request",
+            "Check that the URL points at a WebSocket server; a wss:// server may also "
+            "close plain connections, and a server may drop clients it does not accept.",
+        )
+
+    def _handshake_failed(self, error: ConnectionFailed) -> None:
+        self._handshake_failed_quietly(error)
+        self._events.append(HandshakeFailed(error))
+
+    def _handshake_failed_quietly(self, error: WebSocketError) -> None:
+        self.error = error
+        self._failed = True
+        self.state = State.CLOSING
+
+    # -- frames ----------------------------------------------------------------
+
+    def _read_frames(self) -> None:
+        ws = self._ws
+        assert ws is not None
+        events = self._events
+        for event in ws.events():
+            if isinstance(event, TextMessage | BytesMessage):
+                raw = event.data
+                # wsproto's types allow a bytearray; a message must be immutable.
+                data = bytes(raw) if isinstance(raw, bytearray) else raw
+                if event.message_finished:
+                    if self._fragments:
+                        self._fragments.append(data)
+                        events.append(MessageReceived(_join(self._fragments)))
+                        self._fragments = []
+                    else:
+                        events.append(MessageReceived(data))
+                elif data or not self._fragments:
+                    # An empty first fragment still fixes the message's type.
+                    self._fragments.append(data)
+            elif isinstance(event, Ping):
+                if ws.state is ConnectionState.OPEN:
+                    self._out.append(ws.send(event.response()))
+                events.append(PingReceived(bytes(event.payload)))
+            elif isinstance(event, Pong):
+                events.append(PongReceived(bytes(event.payload)))
+            elif isinstance(event, CloseConnection):
+                if ws.state is ConnectionState.REMOTE_CLOSING:
+                    # The server started the closing handshake: echo its code.
+                    self._out.append(ws.send(event.response()))
+                elif ws.state is not ConnectionState.CLOSED:
+                    # wsproto reports a malformed frame as a CloseConnection
+                    # event that leaves the state alone.
+                    self.fail(self._frame_error(event), int(event.code), _short(event.reason or ""))
+                    return
+                self.close_received = (int(event.code), event.reason or "")
+                self.state = State.CLOSING
+                events.append(CloseReceived(int(event.code), event.reason or ""))
+
+    def _frame_error(self, event: CloseConnection) -> ProtocolError:
+        code = int(event.code)
+        if code == CloseReason.MESSAGE_TOO_BIG:
+            return MessageTooBig(
+                f"the server sent a message larger than max_message_size "
+                f"({self.max_message_size} bytes); raise max_message_size if it is legitimate"
+            )
+        if code == CloseReason.INVALID_FRAME_PAYLOAD_DATA:
+            return InvalidUTF8(f"the server sent invalid data: {event.reason}")
+        return ProtocolError(f"the server broke the WebSocket protocol: {event.reason}", code)
+
+    def _queue_close(self, code: int | None, reason: str) -> None:
+        assert self._ws is not None
+        self.close_sent = True
+        wire_code = CloseReason.NO_STATUS_RCVD if code is None else code
+        self._out.append(self._ws.send(CloseConnection(code=wire_code, reason=reason)))
+
+    # -- the end -----------------------------------------------------------------
+
+    def _finish(self, error: WebSocketError | None) -> None:
+        if self._closed_emitted:
+            return
+        self._closed_emitted = True
+        self.state = State.CLOSED
+        if self.closing_handshake_done and not self._failed and self.close_received:
+            code, reason = self.close_received
+            self._events.append(Closed(code, reason, True))
+            return
+        if self.error is None:
+            self.error = error or ConnectionLost(
+                "the server closed the TCP connection without a closing handshake"
+            )
+        self._events.append(Closed(1006, "", False, self.error))
+
+
+def _join(fragments: list[str | bytes]) -> str | bytes:
+    if isinstance(fragments[0], str):
+        return "".join(fragments)  # type: ignore[arg-type]
+    return b"".join(fragments)  # type: ignore[arg-type]
+
+
+def _short(reason: str) -> str:
+    """A close reason that fits in a control frame (123 bytes of UTF-8)."""
+    encoded = reason.encode("utf-8")[:123]
+    return encoded.decode("utf-8", errors="ignore")

@@ -1,0 +1,65 @@
+"""A bounded queue of received messages, for ``recv()`` and ``async for``.
+
+When it holds ``max_size`` messages, ``put()`` waits: the reader stops reading
+the socket, TCP's window fills, and the server slows down. Memory stays
+bounded by ``max_size`` messages of at most ``max_message_size`` bytes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+import anyio
+
+__all__ = ["Inbox", "InboxClosed"]
+
+
+class InboxClosed(Exception):
+    """``get()`` on a closed, drained inbox."""
+
+
+class Inbox:
+    """A FIFO of messages with a bound; ``close()`` lets readers drain then stop."""
+
+    def __init__(self, max_size: int) -> None:
+        if max_size < 1:
+            raise ValueError("max_size must be at least 1")
+        self.max_size = max_size
+        self._items: deque[str | bytes] = deque()
+        self._closed = False
+        self._readable = anyio.Event()
+        self._writable = anyio.Event()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def put(self, item: str | bytes) -> None:
+        """Append ``item``, waiting while the inbox is full."""
+        while len(self._items) >= self.max_size and not self._closed:
+            if self._writable.is_set():
+                self._writable = anyio.Event()
+            await self._writable.wait()
+        self._items.append(item)
+        self._readable.set()
+
+    async def get(self) -> str | bytes:
+        """The oldest item; waits for one; ``InboxClosed`` once closed and drained."""
+        while not self._items:
+            if self._closed:
+                raise InboxClosed
+            if self._readable.is_set():
+                self._readable = anyio.Event()
+            await self._readable.wait()
+        item = self._items.popleft()
+        self._writable.set()
+        return item
+
+    def close(self) -> None:
+        """No more items will come; waiting readers wake up and drain."""
+        self._closed = True
+        self._readable.set()
+        self._writable.set()

@@ -1,0 +1,3 @@
+"""The version of wsapi (kept equal to pyproject.toml's by a test)."""
+
+__version__ = "0.1.0"

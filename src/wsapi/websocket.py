@@ -1,0 +1,456 @@
+"""``WebSocket``: the browser's WebSocket API, on asyncio and trio.
+
+The facade holds no protocol logic: the constructor validates its arguments
+(no I/O), ``async with`` opens a task group and the transport, and the
+transport's events become DOM events here, in the order they happened:
+``open``, ``message``..., (``error``), ``close``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import ssl as _ssl
+import sys
+from collections.abc import Awaitable, Iterable, Mapping, Sequence
+from types import TracebackType
+from typing import Literal
+
+import anyio
+from anyio.abc import TaskGroup
+
+from .errors import (
+    ConnectionClosed,
+    ConnectionFailed,
+    ConnectionLost,
+    DOMException,
+    WebSocketError,
+    redact_url,
+)
+from .events import CloseEvent, ErrorEvent, Event, EventHandler, EventTarget, MessageEvent
+from .protocol.connection import ClientProtocol
+from .protocol.events import (
+    Closed,
+    CloseReceived,
+    Failed,
+    MessageReceived,
+    ProtocolEvent,
+)
+from .protocol.handshake import HandshakeRequest
+from .protocol.url import parse_url, validate_protocols
+from .transport.connection import Transport
+from .transport.inbox import Inbox, InboxClosed
+from .transport.tls import default_ssl_context
+from .version import __version__
+
+__all__ = ["WebSocket"]
+
+logger = logging.getLogger("wsapi")
+
+HeadersLike = Mapping[str, str] | Iterable[tuple[str, str]]
+
+_BINARY_TYPES = frozenset({"bytes", "arraybuffer", "blob"})
+_STATE_NAMES = ("CONNECTING", "OPEN", "CLOSING", "CLOSED")
+DEFAULT_USER_AGENT = (
+    f"wsapi/{__version__} (Python {sys.version_info.major}.{sys.version_info.minor})"
+)
+
+
+class WebSocket(EventTarget):
+    """A WebSocket connection, as in the browser, opened by ``async with``.
+
+    >>> ws = WebSocket("ws://127.0.0.1:8765/chat", ["chat.v1"])
+    >>> ws.url, ws.readyState == WebSocket.CONNECTING
+    ('ws://127.0.0.1:8765/chat', True)
+
+    ``async with ws:`` connects (in the current asyncio or trio task), fires
+    ``open`` and runs the body with ``readyState == OPEN``; leaving the block
+    closes with 1000 and waits for the closing handshake.
+    """
+
+    CONNECTING: Literal[0] = 0
+    OPEN: Literal[1] = 1
+    CLOSING: Literal[2] = 2
+    CLOSED: Literal[3] = 3
+
+    onopen = EventHandler("open")
+    onmessage = EventHandler("message")
+    onerror = EventHandler("error")
+    onclose = EventHandler("close")
+
+    def __init__(
+        self,
+        url: str,
+        protocols: str | Sequence[str] | None = None,
+        *,
+        headers: HeadersLike | None = None,
+        origin: str | None = None,
+        ssl: _ssl.SSLContext | None = None,
+        open_timeout: float | None = 10.0,
+        close_timeout: float | None = 10.0,
+        ping_interval: float | None = 20.0,
+        ping_timeout: float | None = 20.0,
+        max_message_size: int | None = 16 * 2**20,
+        compression: Literal["deflate"] | None = "deflate",
+        user_agent: str | None = None,
+        max_queue: int = 16,
+    ) -> None:
+        super().__init__()
+        if not isinstance(url, str):
+            raise TypeError(f"url must be a str, not {type(url).__name__}")
+        parsed = parse_url(url)
+        self._protocols = validate_protocols(protocols)
+        for name, value in (
+            ("open_timeout", open_timeout),
+            ("close_timeout", close_timeout),
+            ("ping_interval", ping_interval),
+            ("ping_timeout", ping_timeout),
+        ):
+            _check_duration(name, value)
+        if max_message_size is not None and (
+            not isinstance(max_message_size, int) or max_message_size < 1
+        ):
+            raise ValueError("max_message_size must be a positive int or None")
+        if compression not in ("deflate", None):
+            raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        if not isinstance(max_queue, int) or max_queue < 1:
+            raise ValueError("max_queue must be a positive int")
+        if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
+            raise TypeError("ssl must be an ssl.SSLContext or None")
+        if ssl is not None and not parsed.secure:
+            raise ValueError(f"ssl= was given for a ws:// URL ({parsed.href}): use wss://")
+
+        self._url = parsed
+        self._origin = f"{'wss' if parsed.secure else 'ws'}://{parsed.host}"
+        request = HandshakeRequest(
+            url=parsed.href,
+            host=parsed.host,
+            resource=parsed.resource,
+            subprotocols=self._protocols,
+            headers=_headers(headers),
+            origin=origin,
+            user_agent=DEFAULT_USER_AGENT if user_agent is None else (user_agent or None),
+            compression=compression is not None,
+        )
+        try:
+            self._protocol = ClientProtocol(request, max_message_size=max_message_size)
+        except ValueError as exc:
+            raise ValueError(str(exc)) from None
+        context = (ssl or default_ssl_context()) if parsed.secure else None
+        self._transport = Transport(
+            self._protocol,
+            parsed,
+            ssl_context=context,
+            open_timeout=open_timeout,
+            close_timeout=close_timeout,
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+        )
+        self._max_queue = max_queue
+        # anyio's primitives need a running event loop: __aenter__ creates them.
+        self._inbox: Inbox
+        self._closed: anyio.Event
+        self._ready_state: int = WebSocket.CONNECTING
+        self._binary_type = "bytes"
+        self._dropped = 0  # bytes passed to send() once closing: never sent
+        self._task_group: TaskGroup | None = None
+        self._entered = False
+        self._close_event: CloseEvent | None = None
+        self._close_error: WebSocketError | None = None
+
+    # -- attributes ------------------------------------------------------------
+
+    @property
+    def url(self) -> str:
+        """The normalised URL (``http``/``https`` became ``ws``/``wss``)."""
+        return self._url.href
+
+    @property
+    def readyState(self) -> int:
+        """CONNECTING (0), OPEN (1), CLOSING (2) or CLOSED (3)."""
+        return self._ready_state
+
+    @property
+    def protocol(self) -> str:
+        """The subprotocol the server selected ("" until open, or if none)."""
+        return self._protocol.subprotocol
+
+    @property
+    def extensions(self) -> str:
+        """The extensions the server accepted ("" until open, or if none)."""
+        return self._protocol.extensions
+
+    @property
+    def bufferedAmount(self) -> int:
+        """Bytes of data passed to ``send()`` that have not been written to the socket."""
+        return self._transport.buffered_amount + self._dropped
+
+    @property
+    def binaryType(self) -> str:
+        """``"bytes"`` (default); ``"arraybuffer"`` and ``"blob"`` also deliver bytes."""
+        return self._binary_type
+
+    @binaryType.setter
+    def binaryType(self, value: str) -> None:
+        # The standard ignores values outside the enumeration rather than throwing.
+        if value in _BINARY_TYPES:
+            self._binary_type = value
+
+    @property
+    def response(self) -> object:
+        """The server's HTTP answer to the upgrade (a ``wsapi.response.Response``), once known."""
+        return self._protocol.response
+
+    def __repr__(self) -> str:
+        state = _STATE_NAMES[self._ready_state]
+        return f"<WebSocket url={redact_url(self.url)!r} readyState={state}>"
+
+    # -- sending and closing -------------------------------------------------------
+
+    def send(self, data: str | bytes | bytearray | memoryview) -> None:
+        """Queue a message: ``str`` as text, bytes-like as binary. Never blocks.
+
+        Raises ``DOMException("InvalidStateError")`` while connecting; once the
+        connection is closing or closed the data is dropped and only counted
+        in ``bufferedAmount``, as the standard says.
+        """
+        if isinstance(data, str):
+            if data.isascii():
+                size = len(data)
+            else:
+                data = _usv(data)
+                size = len(data.encode("utf-8"))
+            if self._ready_state == WebSocket.CONNECTING:
+                raise _not_open()
+            if self._ready_state == WebSocket.OPEN and self._protocol.send_text(data):
+                self._transport.queued(size)
+                return
+        elif isinstance(data, bytes | bytearray | memoryview):
+            payload = bytes(data)
+            size = len(payload)
+            if self._ready_state == WebSocket.CONNECTING:
+                raise _not_open()
+            if self._ready_state == WebSocket.OPEN and self._protocol.send_binary(payload):
+                self._transport.queued(size)
+                return
+        else:
+            raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")
+        self._dropped += size
+
+    def close(self, code: int | None = None, reason: str = "") -> None:
+        """Start the closing handshake (synchronous; ``wait_closed()`` waits for its end).
+
+        ``code`` must be 1000 or 3000-4999 (``DOMException("InvalidAccessError")``),
+        ``reason`` at most 123 bytes of UTF-8 (``DOMException("SyntaxError")``).
+        """
+        if code is not None:
+            if isinstance(code, bool) or not isinstance(code, int):
+                raise TypeError(f"code must be an int, not {type(code).__name__}")
+            if code != 1000 and not 3000 <= code <= 4999:
+                raise DOMException(
+                    f"The close code must be either 1000, or between 3000 and 4999. "
+                    f"{code} is neither.",
+                    "InvalidAccessError",
+                )
+        if not isinstance(reason, str):
+            raise TypeError(f"reason must be a str, not {type(reason).__name__}")
+        reason = _usv(reason)
+        if len(reason.encode("utf-8")) > 123:
+            raise DOMException(
+                "The close reason must not be greater than 123 UTF-8 bytes.", "SyntaxError"
+            )
+        if self._ready_state in (WebSocket.CLOSING, WebSocket.CLOSED):
+            return
+        if self._ready_state == WebSocket.CONNECTING:
+            # The standard: fail the connection, readyState becomes CLOSING.
+            self._ready_state = WebSocket.CLOSING
+            self._transport.cancel_open()
+            return
+        self._ready_state = WebSocket.CLOSING
+        if code is None and reason:
+            code = 1000  # a reason cannot travel without a code (RFC 6455 5.5.1)
+        self._transport.close(code, reason)
+
+    # -- the connection's lifetime ---------------------------------------------------
+
+    async def __aenter__(self) -> WebSocket:
+        if self._entered:
+            raise RuntimeError("a WebSocket connects once: create a new one to reconnect")
+        self._entered = True
+        self._inbox = Inbox(self._max_queue)
+        self._closed = anyio.Event()
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        try:
+            await self._transport.open()
+        except ConnectionFailed as exc:
+            await self._fail_to_open(exc)
+            raise
+        except BaseException as exc:
+            self._transport.set_abort_reason(
+                ConnectionLost("the task opening the connection was cancelled")
+            )
+            await self._fail_to_open(None)
+            if await self._task_group.__aexit__(type(exc), exc, exc.__traceback__):
+                raise RuntimeError("cancellation was swallowed") from exc  # pragma: no cover
+            raise
+        self._transport.attach(self._task_group)
+        if self._ready_state == WebSocket.CONNECTING:
+            self._ready_state = WebSocket.OPEN
+            await self._dispatch(Event("open"))
+        self._transport.start(self._deliver)
+        return self
+
+    async def _fail_to_open(self, error: ConnectionFailed | None) -> None:
+        assert self._task_group is not None
+        with anyio.CancelScope(shield=True):
+            await self._finish(1006, "", False, error or self._protocol.error)
+        if error is not None:
+            await self._task_group.__aexit__(None, None, None)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        if exc is not None and isinstance(exc, anyio.get_cancelled_exc_class()):
+            self._transport.set_abort_reason(
+                ConnectionLost("the connection was cut because its task was cancelled")
+            )
+        else:
+            try:
+                if self._ready_state == WebSocket.OPEN:
+                    self.close(1000)
+                await self._transport.wait_closed()
+            except BaseException as inner:
+                self._transport.set_abort_reason(
+                    ConnectionLost("the connection was cut because its task was cancelled")
+                )
+                self._task_group.cancel_scope.cancel()
+                await self._task_group.__aexit__(type(inner), inner, inner.__traceback__)
+                raise
+        self._task_group.cancel_scope.cancel()
+        return await self._task_group.__aexit__(exc_type, exc, tb)
+
+    async def _deliver(self, event: ProtocolEvent) -> None:
+        """The transport's events, in order, as DOM events (runs in the reader task)."""
+        if type(event) is MessageReceived:
+            if self._has_listeners("message"):
+                await self._dispatch(MessageEvent("message", data=event.data, origin=self._origin))
+            else:
+                await self._inbox.put(event.data)
+        elif isinstance(event, CloseReceived | Failed):
+            if self._ready_state == WebSocket.OPEN:
+                self._ready_state = WebSocket.CLOSING
+        elif isinstance(event, Closed):
+            await self._finish(event.code, event.reason, event.was_clean, event.error)
+
+    async def _finish(
+        self, code: int, reason: str, was_clean: bool, error: WebSocketError | None
+    ) -> None:
+        """Fire ``error`` (if not clean) and ``close``, exactly once."""
+        if self._close_event is not None:
+            return
+        self._ready_state = WebSocket.CLOSED
+        self._close_error = error
+        self._inbox.close()
+        close_event = CloseEvent("close", code=code, reason=reason, wasClean=was_clean)
+        self._close_event = close_event
+        self._closed.set()
+        if not was_clean:
+            message = str(error) if error is not None else "WebSocket connection failed"
+            await self._dispatch(ErrorEvent("error", message=message, error=error))
+        await self._dispatch(close_event)
+
+    def _spawn(self, awaitable: Awaitable[object]) -> None:
+        """Async listeners called through ``dispatchEvent()`` run in the connection's task group."""
+        if self._task_group is None or self._close_event is not None:
+            super()._spawn(awaitable)
+            return
+        self._task_group.start_soon(self._await_listener, awaitable)
+
+    # -- receiving -------------------------------------------------------------
+
+    async def recv(self) -> str | bytes:
+        """The next message: ``str`` (text) or ``bytes`` (binary).
+
+        Raises ``ConnectionClosed`` once the connection is closed and every
+        received message was read. Messages go to ``message`` listeners
+        instead while at least one is registered.
+        """
+        if not self._entered:
+            raise DOMException(
+                "recv() needs an open connection: use `async with WebSocket(...) as ws:`",
+                "InvalidStateError",
+            )
+        try:
+            return await self._inbox.get()
+        except InboxClosed:
+            raise self._connection_closed() from self._close_error
+
+    def _connection_closed(self) -> ConnectionClosed:
+        event = self._close_event
+        assert event is not None
+        return ConnectionClosed(event.code, event.reason, event.wasClean)
+
+    def __aiter__(self) -> WebSocket:
+        return self
+
+    async def __anext__(self) -> str | bytes:
+        try:
+            return await self.recv()
+        except ConnectionClosed as exc:
+            if exc.wasClean:
+                raise StopAsyncIteration from None
+            raise
+
+    async def wait_closed(self) -> CloseEvent:
+        """Wait until the connection is closed; return the ``close`` event."""
+        if not self._entered:
+            raise DOMException(
+                "wait_closed() needs a connection: use `async with WebSocket(...) as ws:`",
+                "InvalidStateError",
+            )
+        await self._closed.wait()
+        assert self._close_event is not None
+        return self._close_event
+
+
+def _check_duration(name: str, value: float | None) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{name} must be a number of seconds or None")
+    if math.isnan(value) or value <= 0:
+        raise ValueError(f"{name} must be positive (or None for no limit), not {value!r}")
+
+
+def _headers(headers: HeadersLike | None) -> tuple[tuple[str, str], ...]:
+    if headers is None:
+        return ()
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    result = []
+    for name, value in items:
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError("header names and values must be str")
+        result.append((name, value))
+    return tuple(result)
+
+
+def _usv(text: str) -> str:
+    """Lone surrogates become U+FFFD, as WebIDL's USVString conversion does."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "".join("\ufffd" if 0xD800 <= ord(char) <= 0xDFFF else char for char in text)
+    return text
+
+
+def _not_open() -> DOMException:
+    return DOMException(
+        "send() was called before the connection was open: wait for the open event "
+        "(or send inside `async with ws:`).",
+        "InvalidStateError",
+    )
