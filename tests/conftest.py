@@ -1,10 +1,58 @@
-"""Shared fixtures: every async test runs on asyncio and on trio."""
+"""Shared fixtures: every async test runs on asyncio and on trio.
+
+Test peers (see tests/peers/) run in background threads or subprocesses, never
+on the test's event loop, so the sync fixtures below serve both backends.
+"""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
 import pytest
+
+from tests.peers import require_peer
+from tests.peers.node_server import NodeWsServer, node_peer_status
+from tests.peers.scripted import Script, ScriptedServer
+from tests.peers.websockets_server import WebsocketsServer
 
 
 @pytest.fixture(params=["asyncio", "trio"])
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     return str(request.param)
+
+
+@pytest.fixture(scope="session")
+def websockets_server() -> Iterator[WebsocketsServer]:
+    """The ``websockets`` library's server on 127.0.0.1.
+
+    Routes: see tests/peers/websockets_server.py.
+    """
+    with WebsocketsServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def node_ws_server() -> Iterator[NodeWsServer]:
+    """Node's ``ws`` server on 127.0.0.1 (routes: tests/peers/node/server.js).
+
+    Skipped when Node or the ws package is missing; fails instead with WSAPI_REQUIRE_PEERS=1.
+    """
+    require_peer(*node_peer_status())
+    with NodeWsServer() as server:
+        yield server
+
+
+@pytest.fixture
+def scripted_server() -> Iterator[Callable[..., ScriptedServer]]:
+    """Factory: ``scripted_server(script, **kwargs)`` starts a ScriptedServer for this test.
+
+    The server is stopped at teardown, which fails the test if a script raised.
+    """
+    with contextlib.ExitStack() as stack:
+
+        def start(script: Script, **kwargs: Any) -> ScriptedServer:
+            return stack.enter_context(ScriptedServer(script, **kwargs))
+
+        yield start

@@ -320,6 +320,9 @@ class WebSocket(EventTarget):
                 ConnectionLost("the connection was cut because its task was cancelled")
             )
         else:
+            # The body is over: nobody will read what arrives during the closing
+            # handshake, and waiting for room in a full inbox would stall it.
+            self._inbox.discard_new()
             try:
                 if self._ready_state == WebSocket.OPEN:
                     self.close(1000)

@@ -27,6 +27,7 @@ class Inbox:
         self.max_size = max_size
         self._items: deque[str | bytes] = deque()
         self._closed = False
+        self._discarding = False
         self._readable = anyio.Event()
         self._writable = anyio.Event()
 
@@ -39,7 +40,11 @@ class Inbox:
 
     async def put(self, item: str | bytes) -> None:
         """Append ``item``, waiting while the inbox is full."""
+        if self._discarding:
+            return
         while len(self._items) >= self.max_size and not self._closed:
+            if self._discarding:
+                return
             if self._writable.is_set():
                 self._writable = anyio.Event()
             await self._writable.wait()
@@ -57,6 +62,14 @@ class Inbox:
         item = self._items.popleft()
         self._writable.set()
         return item
+
+    def discard_new(self) -> None:
+        """Nobody will read any more: drop new items instead of waiting for room.
+
+        Items already queued stay readable.
+        """
+        self._discarding = True
+        self._writable.set()
 
     def close(self) -> None:
         """No more items will come; waiting readers wake up and drain."""
