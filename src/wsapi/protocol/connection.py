@@ -33,7 +33,7 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import Extension
-from wsproto.frame_protocol import CloseReason
+from wsproto.frame_protocol import CloseReason, Frame, FrameProtocol, ParseFailed
 
 from ..errors import (
     ConnectionAborted,
@@ -115,6 +115,7 @@ class ClientProtocol:
         self._out: list[bytes] = []
         self._events: list[ProtocolEvent] = []
         self._failed = False
+        self._eof = False
         self._closed_emitted = False
         # A refusal being read: its head, and the body so far.
         self._refusal: h11.Response | None = None
@@ -150,7 +151,10 @@ class ClientProtocol:
     # -- input -----------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
-        """Feed bytes read from the socket."""
+        """Feed bytes read from the socket (``b""`` is ignored: use ``receive_eof()``)."""
+        # h11 reads b"" as end of stream; and nothing comes after Closed.
+        if not data or self.state is State.CLOSED:
+            return
         if self.state is State.CONNECTING:
             if len(self._first_bytes) < 64:
                 self._first_bytes += data[: 64 - len(self._first_bytes)]
@@ -168,6 +172,7 @@ class ClientProtocol:
     def receive_eof(self) -> None:
         """The server closed its side of the TCP connection."""
         if self.state is State.CONNECTING:
+            self._eof = True
             self._h11.receive_data(b"")
             self._read_handshake()
             if self.state is State.CONNECTING:
@@ -255,7 +260,11 @@ class ClientProtocol:
             try:
                 event = self._h11.next_event()
             except h11.RemoteProtocolError as exc:
-                self._handshake_failed(self._not_http(exc))
+                if self._eof and (self._refusal is not None or _http_prefix(self._first_bytes)):
+                    # h11 reports a premature end of stream as a protocol error.
+                    self._handshake_failed(self._eof_during_handshake())
+                else:
+                    self._handshake_failed(self._not_http(exc))
                 return
             if event is h11.NEED_DATA or event is h11.PAUSED:
                 return
@@ -290,6 +299,8 @@ class ClientProtocol:
         if self.max_message_size is not None:
             extensions.append(SizeLimit(self.max_message_size))
         self._ws = Connection(ConnectionType.CLIENT, extensions)
+        # Our frame parser accepts every close code IANA registered (see below).
+        self._ws._proto = _FrameProtocol(True, extensions)
         self.state = State.OPEN
         self.subprotocol = subprotocol
         self.extensions = response.header("Sec-WebSocket-Extensions", "") or ""
@@ -382,6 +393,7 @@ class ClientProtocol:
                 if ws.state is ConnectionState.REMOTE_CLOSING:
                     # The server started the closing handshake: echo its code.
                     self._out.append(ws.send(event.response()))
+                    self.close_sent = True
                 elif ws.state is not ConnectionState.CLOSED:
                     # wsproto reports a malformed frame as a CloseConnection
                     # event that leaves the state alone.
@@ -399,7 +411,11 @@ class ClientProtocol:
                 f"({self.max_message_size} bytes); raise max_message_size if it is legitimate"
             )
         if code == CloseReason.INVALID_FRAME_PAYLOAD_DATA:
-            return InvalidUTF8(f"the server sent invalid data: {event.reason}")
+            if event.reason == "error in extension":
+                return ProtocolError(
+                    "the server sent a compressed message that does not decompress", code
+                )
+            return InvalidUTF8(f"the server sent invalid UTF-8: {event.reason}")
         return ProtocolError(f"the server broke the WebSocket protocol: {event.reason}", code)
 
     def _queue_close(self, code: int | None, reason: str) -> None:
@@ -424,6 +440,38 @@ class ClientProtocol:
                 "the server closed the TCP connection without a closing handshake"
             )
         self._events.append(Closed(1006, "", False, self.error))
+
+
+class _FrameProtocol(FrameProtocol):
+    """wsproto's frame parser, accepting the registered close codes it does not know.
+
+    wsproto refuses any code in 1000-2999 missing from its enum, such as 1014
+    (Bad Gateway, IANA-registered under RFC 6455 11.7); browsers accept them.
+    """
+
+    def _process_close(self, frame: Frame) -> Frame:
+        payload = frame.payload
+        if isinstance(payload, bytes | bytearray) and len(payload) >= 2:
+            code = int.from_bytes(payload[:2], "big")
+            if code in _REGISTERED_CLOSE_CODES:
+                try:
+                    reason = bytes(payload[2:]).decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise ParseFailed(
+                        f"Error decoding CLOSE reason: {exc}",
+                        CloseReason.INVALID_FRAME_PAYLOAD_DATA,
+                    ) from exc
+                return Frame(frame.opcode, (code, reason), frame.frame_finished, True)
+        return super()._process_close(frame)
+
+
+# Registered codes wsproto's CloseReason lacks (IANA WebSocket Close Code Registry).
+_REGISTERED_CLOSE_CODES = frozenset({1014})
+
+
+def _http_prefix(head: bytes) -> bool:
+    """``head`` is empty or starts like an HTTP status line."""
+    return head.startswith(b"HTTP/") or b"HTTP/".startswith(head)
 
 
 def _join(fragments: list[str | bytes]) -> str | bytes:

@@ -32,6 +32,23 @@ class BoundedDeflate(PerMessageDeflate):
         self._max_size = max_size
         self._inflated = 0  # bytes produced so far for the current message
 
+    def frame_inbound_header(
+        self,
+        proto: FrameDecoder | FrameProtocol,
+        opcode: Opcode,
+        rsv: RsvBits,
+        payload_length: int,
+    ) -> CloseReason | RsvBits:
+        # wsproto's version records a control frame's RSV1 (False) as the
+        # state of the next message, which then goes undecompressed: a control
+        # frame must leave the message state alone.
+        if opcode.iscontrol():
+            if rsv.rsv1:
+                return CloseReason.PROTOCOL_ERROR
+            self._inbound_is_compressible = False
+            return RsvBits(True, False, False)
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
+
     def _inflate(self, data: bytes) -> bytes | CloseReason:
         assert self._decompressor is not None
         # 0 is zlib's "no limit"; one byte more than allowed tells "exactly at
@@ -154,7 +171,8 @@ def parse_deflate_response(value: str, max_size: int | None) -> BoundedDeflate:
                 raise ValueError(f"parameter {key!r} takes no value")
             setattr(ext, key, True)
         elif key in ("server_max_window_bits", "client_max_window_bits"):
-            if not raw.isdigit() or not 8 <= int(raw) <= 15:
+            # RFC 7692 7.1.2.1: a decimal integer without leading zeroes.
+            if not (raw.isascii() and raw.isdigit()) or raw[0] == "0" or not 8 <= int(raw) <= 15:
                 raise ValueError(f"{key}={raw!r} is not a window size from 8 to 15")
             # zlib cannot use an 8-bit window for raw deflate; 9 is compatible.
             setattr(ext, key, max(9, int(raw)))

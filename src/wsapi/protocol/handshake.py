@@ -91,6 +91,11 @@ def build_request(request: HandshakeRequest) -> h11.Request:
     for name, value in request.headers:
         if name.lower() in _FORBIDDEN_HEADERS:
             raise ValueError(f"the {name!r} header is set by wsapi and cannot be given")
+        if not (name.isascii() and value.isascii()):
+            raise ValueError(
+                f"header {name!r} is not ASCII: HTTP headers carry bytes; encode the value "
+                "first (for example with urllib.parse.quote)"
+            )
         headers.append((name, value))
     return h11.Request(method="GET", target=request.resource, headers=headers)
 
