@@ -8,6 +8,7 @@ transport's events become DOM events here, in the order they happened:
 
 from __future__ import annotations
 
+import base64
 import logging
 import math
 import ssl as _ssl
@@ -37,7 +38,7 @@ from .protocol.events import (
     ProtocolEvent,
 )
 from .protocol.handshake import HandshakeRequest
-from .protocol.url import parse_url, validate_protocols
+from .protocol.url import WebSocketURL, parse_url, validate_protocols
 from .transport.connection import Transport
 from .transport.inbox import Inbox, InboxClosed
 from .transport.tls import default_ssl_context
@@ -127,7 +128,7 @@ class WebSocket(EventTarget):
             host=parsed.host,
             resource=parsed.resource,
             subprotocols=self._protocols,
-            headers=_headers(headers),
+            headers=_headers(headers, parsed),
             origin=origin,
             user_agent=DEFAULT_USER_AGENT if user_agent is None else (user_agent or None),
             compression=compression is not None,
@@ -283,16 +284,16 @@ class WebSocket(EventTarget):
         await self._task_group.__aenter__()
         try:
             await self._transport.open()
-        except ConnectionFailed as exc:
-            await self._fail_to_open(exc)
-            raise
         except BaseException as exc:
-            self._transport.set_abort_reason(
-                ConnectionLost("the task opening the connection was cancelled")
-            )
-            await self._fail_to_open(None)
-            if await self._task_group.__aexit__(type(exc), exc, exc.__traceback__):
-                raise RuntimeError("cancellation was swallowed") from exc  # pragma: no cover
+            error: WebSocketError
+            if isinstance(exc, ConnectionFailed):
+                error = exc
+            else:  # cancelled (or interrupted) while connecting
+                error = ConnectionLost("the task opening the connection was cancelled")
+                self._transport.set_abort_reason(error)
+            with anyio.CancelScope(shield=True):
+                await self._finish(1006, "", False, error)
+            await self._close_task_group()
             raise
         self._transport.attach(self._task_group)
         if self._ready_state == WebSocket.CONNECTING:
@@ -301,20 +302,12 @@ class WebSocket(EventTarget):
         self._transport.start(self._deliver)
         return self
 
-    async def _fail_to_open(self, error: ConnectionFailed | None) -> None:
-        assert self._task_group is not None
-        with anyio.CancelScope(shield=True):
-            await self._finish(1006, "", False, error or self._protocol.error)
-        if error is not None:
-            await self._task_group.__aexit__(None, None, None)
-
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> bool | None:
-        assert self._task_group is not None
+    ) -> None:
         if exc is not None and isinstance(exc, anyio.get_cancelled_exc_class()):
             self._transport.set_abort_reason(
                 ConnectionLost("the connection was cut because its task was cancelled")
@@ -327,15 +320,28 @@ class WebSocket(EventTarget):
                 if self._ready_state == WebSocket.OPEN:
                     self.close(1000)
                 await self._transport.wait_closed()
-            except BaseException as inner:
+            except BaseException:
                 self._transport.set_abort_reason(
                     ConnectionLost("the connection was cut because its task was cancelled")
                 )
-                self._task_group.cancel_scope.cancel()
-                await self._task_group.__aexit__(type(inner), inner, inner.__traceback__)
+                await self._close_task_group()
                 raise
-        self._task_group.cancel_scope.cancel()
-        return await self._task_group.__aexit__(exc_type, exc, tb)
+        await self._close_task_group()
+        # Returning None lets the body's exception, if any, propagate as it is.
+
+    async def _close_task_group(self) -> None:
+        """End the connection's tasks; never wraps the caller's exception in a group.
+
+        The tasks never raise, and their clean-up is bounded, so waiting for
+        them shielded from an outer cancellation is safe and prompt.
+        """
+        task_group = self._task_group
+        assert task_group is not None
+        # Shield the group's own scope: a scope opened here would have to be
+        # exited before the group's, which the task group cannot allow.
+        task_group.cancel_scope.shield = True
+        task_group.cancel_scope.cancel()
+        await task_group.__aexit__(None, None, None)
 
     async def _deliver(self, event: ProtocolEvent) -> None:
         """The transport's events, in order, as DOM events (runs in the reader task)."""
@@ -430,15 +436,18 @@ def _check_duration(name: str, value: float | None) -> None:
         raise ValueError(f"{name} must be positive (or None for no limit), not {value!r}")
 
 
-def _headers(headers: HeadersLike | None) -> tuple[tuple[str, str], ...]:
-    if headers is None:
-        return ()
-    items = headers.items() if isinstance(headers, Mapping) else headers
+def _headers(headers: HeadersLike | None, url: WebSocketURL) -> tuple[tuple[str, str], ...]:
+    items = () if headers is None else headers.items() if isinstance(headers, Mapping) else headers
     result = []
     for name, value in items:
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError("header names and values must be str")
         result.append((name, value))
+    has_authorization = any(name.lower() == "authorization" for name, _ in result)
+    if (url.username or url.password) and not has_authorization:
+        # Credentials in the URL travel as HTTP Basic auth, as in browsers and Node's ws.
+        token = base64.b64encode(f"{url.username}:{url.password}".encode()).decode("ascii")
+        result.append(("Authorization", f"Basic {token}"))
     return tuple(result)
 
 

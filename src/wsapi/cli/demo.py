@@ -44,7 +44,9 @@ async def run_demo(out: Callable[[str], None] = print) -> int:
                 done.set()
 
         def on_close(event: CloseEvent) -> None:
-            out(f"close         code={event.code} reason={event.reason!r} wasClean={event.wasClean}")
+            out(
+                f"close         code={event.code} reason={event.reason!r} wasClean={event.wasClean}"
+            )
 
         ws.onopen = on_open
         ws.onmessage = on_message

@@ -158,6 +158,11 @@ class ClientProtocol:
         if self.state is State.CONNECTING:
             if len(self._first_bytes) < 64:
                 self._first_bytes += data[: 64 - len(self._first_bytes)]
+                if not _http_prefix(self._first_bytes[:5]):
+                    # Not HTTP at all (a TLS alert, an SSH or SMTP banner): say so
+                    # now rather than wait for a blank line that will never come.
+                    self._handshake_failed(self._not_http("no HTTP status line"))
+                    return
             self._h11.receive_data(data)
             self._read_handshake()
         elif (
@@ -319,7 +324,7 @@ class ClientProtocol:
         cause, fix = explain_status(response)
         self._handshake_failed(InvalidStatus(self.request.url, cause, fix, response=response))
 
-    def _not_http(self, exc: h11.RemoteProtocolError) -> ConnectionFailed:
+    def _not_http(self, exc: Exception | str) -> ConnectionFailed:
         head = self._first_bytes
         if head[:1] == b"\x15" or head[:2] == b"\x16\x03":
             return InvalidHandshake(
@@ -397,7 +402,8 @@ class ClientProtocol:
                 elif ws.state is not ConnectionState.CLOSED:
                     # wsproto reports a malformed frame as a CloseConnection
                     # event that leaves the state alone.
-                    self.fail(self._frame_error(event), int(event.code), _short(event.reason or ""))
+                    error = self._frame_error(event)
+                    self.fail(error, error.code, _wire_reason(error, event.reason or ""))
                     return
                 self.close_received = (int(event.code), event.reason or "")
                 self.state = State.CLOSING
@@ -478,6 +484,17 @@ def _join(fragments: list[str | bytes]) -> str | bytes:
     if isinstance(fragments[0], str):
         return "".join(fragments)  # type: ignore[arg-type]
     return b"".join(fragments)  # type: ignore[arg-type]
+
+
+def _wire_reason(error: ProtocolError, detail: str) -> str:
+    """The reason sent with the Close frame when wsapi fails the connection."""
+    if isinstance(error, MessageTooBig):
+        return "message too big"
+    if isinstance(error, InvalidUTF8):
+        return "invalid UTF-8"
+    if detail == "error in extension":
+        return "invalid compressed data" if error.code == 1007 else "protocol error"
+    return _short(detail)
 
 
 def _short(reason: str) -> str:

@@ -123,7 +123,7 @@ def check_accept(
         return_fix = (
             "A proxy in front of the server may be dropping the Upgrade header; "
             "it must forward 'Upgrade' and 'Connection' (for nginx: proxy_http_version 1.1; "
-            'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade")'
+            'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade").'
         )
         raise fail(
             f"the server answered 101 with {got} instead of 'Upgrade: websocket'", return_fix

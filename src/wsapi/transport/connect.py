@@ -49,10 +49,10 @@ async def open_stream(
 async def _resolve(url: WebSocketURL) -> list[str]:
     try:
         infos = await anyio.getaddrinfo(url.hostname, url.port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
+    except OSError as exc:  # socket.gaierror, or another failure of the resolver
         raise DNSError(
             url.href,
-            f"the host name {url.hostname!r} could not be resolved ({exc.strerror})",
+            f"the host name {url.hostname!r} could not be resolved ({exc.strerror or exc})",
             "Check the host name for typos, and that this machine can resolve it "
             "(DNS servers, /etc/hosts, VPN or network access).",
         ) from exc
@@ -85,12 +85,12 @@ async def _connect(url: WebSocketURL, addresses: list[str], stage: Stage) -> Byt
             f"the connection to {tried} was refused: nothing is listening on port {url.port}",
             "Check that the server is running, and that the URL's host and port are the ones "
             "it listens on (a server bound to 127.0.0.1 cannot be reached from elsewhere).",
-        ) from first
+        ) from _root(first)
     raise NetworkError(
         url.href,
         f"could not connect to {tried} ({_reason(first)})",
         "Check the network path to the server: connectivity, firewalls, VPN.",
-    ) from first
+    ) from _root(first)
 
 
 def _root(exc: OSError) -> OSError:

@@ -100,6 +100,7 @@ class Transport:
         self._pong_waiter: tuple[bytes, anyio.Event] | None = None
         self._close_timer_armed = False
         self._open_cancelled = False
+        self._delivering = False  # the reader is waiting for the application
         # anyio's primitives need a running event loop: open() creates them.
         self._write_wanted: anyio.Event
         self._closed: anyio.Event
@@ -130,7 +131,9 @@ class Transport:
                 return opened
             # Only close() during the opening cancels _open_scope.
             raise ConnectionAborted(
-                self.url.href, "close() was called before the connection was established"
+                self.url.href,
+                "close() was called before the connection was established",
+                stage=stage.name,
             )
         except TimeoutError as exc:
             doing = _STAGE_NAMES.get(stage.name, stage.name)
@@ -205,6 +208,9 @@ class Transport:
         task_group = self._task_group
         assert task_group is not None
         self._deliver = deliver
+        if self.protocol.has_data_to_send:
+            # Answers to frames that came in the same read as the 101.
+            self._write_wanted.set()
         task_group.start_soon(self._reader, name="wsapi reader")
         task_group.start_soon(self._writer, name="wsapi writer")
         if self.ping_interval is not None:
@@ -280,12 +286,16 @@ class Transport:
         """Close the stream, then deliver what is left, ``Closed`` last."""
         protocol, stream = self.protocol, self._stream
         assert stream is not None
-        if protocol.failed and protocol.has_data_to_send:
-            # The Close frame of a failed connection: best effort, briefly.
-            with anyio.move_on_after(1.0):
+        if protocol.failed or self._abort_error is not None:
+            # A live server that broke the protocol gets our Close frame and
+            # then our end of TCP (RFC 6455 7.1.7) within close_timeout; a
+            # connection cut for a timeout gets one brief try.
+            graceful = self._abort_error is None
+            with anyio.move_on_after(self.close_timeout if graceful else 1.0):
                 try:
-                    async with self._send_lock:
-                        await stream.send(protocol.data_to_send())
+                    await self._send_pending(stream)
+                    if graceful:
+                        await _half_close_and_drain(stream)
                 except Exception:
                     pass
         await anyio.aclose_forcefully(stream)
@@ -296,6 +306,14 @@ class Transport:
                 await self._handle(event, deliver)
         self._closed.set()
 
+    async def _send_pending(self, stream: ByteStream) -> None:
+        # Taking the bytes inside the lock keeps frames in order between the
+        # writer and the shutdown path.
+        async with self._send_lock:
+            data = self.protocol.data_to_send()
+            if data:
+                await stream.send(data)
+
     async def _handle(self, event: ProtocolEvent, deliver: Deliver) -> None:
         if isinstance(event, PongReceived) and self._pong_waiter is not None:
             payload, answered = self._pong_waiter
@@ -303,7 +321,11 @@ class Transport:
                 answered.set()
         elif isinstance(event, CloseReceived | Failed):
             self._arm_close_timer()
-        await deliver(event)
+        self._delivering = True
+        try:
+            await deliver(event)
+        finally:
+            self._delivering = False
 
     async def _writer(self) -> None:
         assert self._stream is not None
@@ -312,14 +334,12 @@ class Transport:
             while not self._closed.is_set():
                 await self._write_wanted.wait()
                 self._write_wanted = anyio.Event()
-                data = protocol.data_to_send()
-                written, self._unwritten = self._unwritten, 0
-                if data:
-                    async with self._send_lock:
+                async with self._send_lock:
+                    data = protocol.data_to_send()
+                    written, self._unwritten = self._unwritten, 0
+                    if data:
                         await stream.send(data)
                 self.buffered_amount -= written
-                if protocol.failed:
-                    self._reader_scope.cancel()
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self.abort(ConnectionLost(f"the connection was lost while sending ({exc!r})"))
         except Exception as exc:
@@ -341,6 +361,10 @@ class Transport:
                 with anyio.move_on_after(self.ping_timeout):
                     await answered.wait()
                 self._pong_waiter = None
+                if not answered.is_set() and self._delivering:
+                    # The reader is held up by the application (a full inbox or
+                    # a slow listener): the pong may be sitting unread.
+                    continue
                 if not answered.is_set():
                     error = KeepaliveTimeout(
                         f"the server did not answer a keepalive ping within "
@@ -370,6 +394,23 @@ class Transport:
                     f"close_timeout ({self.close_timeout:g} s)"
                 )
             )
+
+
+async def _half_close_and_drain(stream: ByteStream) -> None:
+    """Send FIN, then read until the server closes too.
+
+    Closing with unread input makes the kernel send a reset, which can destroy
+    the Close frame before the server reads it.
+    """
+    try:
+        await stream.send_eof()
+    except NotImplementedError:
+        pass  # TLS cannot half-close; reading until EOF still helps
+    while True:
+        try:
+            await stream.receive(READ_SIZE)
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            return
 
 
 def _timeout_fix(stage: str) -> str:
