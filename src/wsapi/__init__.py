@@ -6,6 +6,8 @@
 True
 """
 
+from typing import TYPE_CHECKING, Any
+
 from .errors import (
     ConnectionAborted,
     ConnectionClosed,
@@ -28,7 +30,9 @@ from .errors import (
 from .events import CloseEvent, ErrorEvent, Event, EventTarget, MessageEvent
 from .response import Response
 from .version import __version__
-from .websocket import WebSocket
+
+if TYPE_CHECKING:
+    from .websocket import WebSocket
 
 __all__ = (
     "CloseEvent",
@@ -57,3 +61,17 @@ __all__ = (
     "WebSocketError",
     "__version__",
 )
+
+
+def __getattr__(name: str) -> Any:
+    # The facade pulls in anyio; importing it lazily keeps ``import
+    # wsapi.protocol`` (the sans-IO layer) free of any event-loop library.
+    if name == "WebSocket":
+        from .websocket import WebSocket
+
+        return WebSocket
+    raise AttributeError(f"module 'wsapi' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | {"WebSocket"})

@@ -111,14 +111,21 @@ def _reason(exc: OSError) -> str:
 
 async def _start_tls(url: WebSocketURL, stream: ByteStream, context: ssl.SSLContext) -> ByteStream:
     try:
+        return await _wrap_tls(url, stream, context)
+    except BaseException:
+        # Timeout or cancellation: the TCP connection must not outlive the attempt.
+        await anyio.aclose_forcefully(stream)
+        raise
+
+
+async def _wrap_tls(url: WebSocketURL, stream: ByteStream, context: ssl.SSLContext) -> ByteStream:
+    try:
         return await TLSStream.wrap(
             stream, hostname=url.hostname, ssl_context=context, standard_compatible=False
         )
     except ssl.SSLCertVerificationError as exc:
-        await anyio.aclose_forcefully(stream)
         raise _certificate_error(url, exc) from exc
     except ssl.SSLError as exc:
-        await anyio.aclose_forcefully(stream)
         if exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"):
             raise TLSError(
                 url.href,
@@ -132,7 +139,6 @@ async def _start_tls(url: WebSocketURL, stream: ByteStream, context: ssl.SSLCont
             "Check that the server's TLS configuration is compatible (TLS 1.2 or newer).",
         ) from exc
     except (anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
-        await anyio.aclose_forcefully(stream)
         raise TLSError(
             url.href,
             "the server closed the connection during the TLS handshake",

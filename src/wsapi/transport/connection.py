@@ -62,7 +62,7 @@ READ_SIZE = 256 * 1024
 _STAGE_NAMES = {
     "dns": "resolving the host name",
     "tcp": "connecting",
-    "tls": "the TLS handshake",
+    "tls": "doing the TLS handshake",
     "http": "waiting for the server's answer to the upgrade request",
 }
 
@@ -147,6 +147,12 @@ class Transport:
             await self._fail_open(error, exc)
         except ConnectionFailed as exc:
             await self._fail_open(exc, exc.__cause__)
+        except BaseException:
+            # Cancelled from outside: the socket must not outlive the attempt.
+            if self._stream is not None:
+                await anyio.aclose_forcefully(self._stream)
+            self._closed.set()
+            raise
         finally:
             self._open_scope = None
         raise AssertionError("unreachable")  # pragma: no cover
