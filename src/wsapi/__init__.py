@@ -29,6 +29,7 @@ from .errors import (
 )
 from .events import CloseEvent, ErrorEvent, Event, EventTarget, MessageEvent
 from .response import Response
+from .trace import TraceEvent
 from .version import __version__
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ __all__ = (
     "ProtocolError",
     "Response",
     "TLSError",
+    "TraceEvent",
     "WebSocket",
     "WebSocketError",
     "__version__",

@@ -13,7 +13,8 @@ import logging
 import math
 import ssl as _ssl
 import sys
-from collections.abc import Awaitable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from types import TracebackType
 from typing import Literal
 
@@ -39,6 +40,7 @@ from .protocol.events import (
 )
 from .protocol.handshake import HandshakeRequest
 from .protocol.url import WebSocketURL, parse_url, validate_protocols
+from .trace import TraceEvent, Tracer
 from .transport.connection import Transport
 from .transport.inbox import Inbox, InboxClosed
 from .transport.tls import default_ssl_context
@@ -95,6 +97,7 @@ class WebSocket(EventTarget):
         compression: Literal["deflate"] | None = "deflate",
         user_agent: str | None = None,
         max_queue: int = 16,
+        trace: Callable[[TraceEvent], object] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(url, str):
@@ -138,6 +141,9 @@ class WebSocket(EventTarget):
         except ValueError as exc:
             raise ValueError(str(exc)) from None
         context = (ssl or default_ssl_context()) if parsed.secure else None
+        if trace is not None and not callable(trace):
+            raise TypeError("trace must be a callable taking a wsapi.trace.TraceEvent")
+        self._tracer = None if trace is None else Tracer(trace, time.monotonic)
         self._transport = Transport(
             self._protocol,
             parsed,
@@ -146,6 +152,7 @@ class WebSocket(EventTarget):
             close_timeout=close_timeout,
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
+            trace=self._tracer,
         )
         self._max_queue = max_queue
         # anyio's primitives need a running event loop: __aenter__ creates them.
@@ -225,6 +232,8 @@ class WebSocket(EventTarget):
                 raise _not_open()
             if self._ready_state == WebSocket.OPEN and self._protocol.send_text(data):
                 self._transport.queued(size)
+                if self._tracer is not None:
+                    self._tracer(">", "text", data, size=size)
                 return
         elif isinstance(data, bytes | bytearray | memoryview):
             payload = bytes(data)
@@ -233,6 +242,8 @@ class WebSocket(EventTarget):
                 raise _not_open()
             if self._ready_state == WebSocket.OPEN and self._protocol.send_binary(payload):
                 self._transport.queued(size)
+                if self._tracer is not None:
+                    self._tracer(">", "binary", payload, size=size)
                 return
         else:
             raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")
@@ -288,6 +299,9 @@ class WebSocket(EventTarget):
             error: WebSocketError
             if isinstance(exc, ConnectionFailed):
                 error = exc
+                if self._tracer is not None:
+                    self._tracer("=", "error", detail=str(exc))
+                    self._tracer("=", "closed", code=1006)
             else:  # cancelled (or interrupted) while connecting
                 error = ConnectionLost("the task opening the connection was cancelled")
                 self._transport.set_abort_reason(error)
@@ -298,6 +312,10 @@ class WebSocket(EventTarget):
         self._transport.attach(self._task_group)
         if self._ready_state == WebSocket.CONNECTING:
             self._ready_state = WebSocket.OPEN
+            if self._tracer is not None:
+                self._tracer(
+                    "=", "open", detail=f"protocol={self.protocol!r} extensions={self.extensions!r}"
+                )
             await self._dispatch(Event("open"))
         self._transport.start(self._deliver)
         return self

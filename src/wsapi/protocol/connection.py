@@ -125,9 +125,16 @@ class ClientProtocol:
         # The first bytes the server sent, to recognise "not HTTP at all".
         self._first_bytes = b""
         try:
-            self._out.append(self._h11.send(build_request(request)) or b"")
+            upgrade = build_request(request)
+            self._out.append(self._h11.send(upgrade) or b"")
         except h11.LocalProtocolError as exc:
             raise ValueError(f"invalid request header: {exc}") from exc
+        #: The upgrade request's target and headers, as sent (for traces and errors).
+        self.request_target = upgrade.target.decode("ascii")
+        self.request_headers = tuple(
+            (name.decode("latin-1"), value.decode("latin-1"))
+            for name, value in upgrade.headers.raw_items()
+        )
 
     # -- the two doors ---------------------------------------------------------
 

@@ -36,18 +36,24 @@ from ..errors import (
     ConnectionLost,
     KeepaliveTimeout,
     OpenTimeout,
+    ProtocolError,
     WebSocketError,
 )
 from ..protocol.connection import ClientProtocol, State
 from ..protocol.events import (
+    Closed,
     CloseReceived,
     Failed,
     HandshakeFailed,
+    MessageReceived,
     Opened,
+    PingReceived,
     PongReceived,
     ProtocolEvent,
 )
 from ..protocol.url import WebSocketURL
+from ..response import Response
+from ..trace import Tracer
 from .connect import Stage, open_stream
 
 __all__ = ["Transport"]
@@ -80,8 +86,10 @@ class Transport:
         close_timeout: float | None,
         ping_interval: float | None,
         ping_timeout: float | None,
+        trace: Tracer | None = None,
     ) -> None:
         self.protocol = protocol
+        self._trace = trace
         self.url = url
         self.ssl_context = ssl_context
         self.open_timeout = open_timeout
@@ -101,6 +109,7 @@ class Transport:
         self._close_timer_armed = False
         self._open_cancelled = False
         self._delivering = False  # the reader is waiting for the application
+        self._close_started = False  # we sent the first Close frame
         # anyio's primitives need a running event loop: open() creates them.
         self._write_wanted: anyio.Event
         self._closed: anyio.Event
@@ -119,7 +128,7 @@ class Transport:
         self._reader_scope = anyio.CancelScope()
         # trio forbids two tasks sending on one stream at once.
         self._send_lock = anyio.Lock()
-        stage = Stage()
+        stage = Stage() if self._trace is None else _TracedStage(self._trace)
         try:
             if self._open_cancelled:
                 raise ConnectionAborted(
@@ -170,6 +179,9 @@ class Transport:
         self._stream = await open_stream(self.url, self.ssl_context, stage)
         stage.name = "http"
         protocol = self.protocol
+        trace = self._trace
+        if trace is not None:
+            trace(">", "request", headers=protocol.request_headers, detail=protocol.request_target)
         cause: BaseException | None = None
         try:
             await self._stream.send(protocol.data_to_send())
@@ -191,8 +203,12 @@ class Transport:
             for index, event in enumerate(events):
                 if isinstance(event, Opened):
                     self._pending = events[index + 1 :]
+                    if trace is not None:
+                        _trace_response(trace, event.response)
                     return event
                 if isinstance(event, HandshakeFailed):
+                    if trace is not None and event.error.response is not None:
+                        _trace_response(trace, event.error.response)
                     if cause is not None:
                         raise event.error from cause
                     raise event.error
@@ -234,7 +250,10 @@ class Transport:
 
     def close(self, code: int | None, reason: str) -> None:
         """Start the closing handshake (the caller checked the state)."""
+        self._close_started = True
         self.protocol.send_close(code, reason)
+        if self._trace is not None:
+            self._trace(">", "close", code=code, reason=reason)
         self.flush_soon()
         self._arm_close_timer()
 
@@ -321,6 +340,8 @@ class Transport:
                 await stream.send(data)
 
     async def _handle(self, event: ProtocolEvent, deliver: Deliver) -> None:
+        if self._trace is not None:
+            self._trace_event(self._trace, event)
         if isinstance(event, PongReceived) and self._pong_waiter is not None:
             payload, answered = self._pong_waiter
             if event.data == payload:
@@ -332,6 +353,30 @@ class Transport:
             await deliver(event)
         finally:
             self._delivering = False
+
+    def _trace_event(self, trace: Tracer, event: ProtocolEvent) -> None:
+        if isinstance(event, MessageReceived):
+            kind = "text" if isinstance(event.data, str) else "binary"
+            trace("<", kind, event.data)
+        elif isinstance(event, PingReceived):
+            trace("<", "ping", event.data)
+            if self.protocol.state is State.OPEN:
+                trace(">", "pong", event.data, detail="automatic")
+        elif isinstance(event, PongReceived):
+            trace("<", "pong", event.data)
+        elif isinstance(event, CloseReceived):
+            code = None if event.code == 1005 else event.code
+            trace("<", "close", code=code, reason=event.reason)
+            if not self._close_started:
+                trace(">", "close", code=code, reason=event.reason, detail="echo")
+        elif isinstance(event, Failed):
+            code = getattr(event.error, "code", None)
+            trace("=", "error", detail=str(event.error))
+            trace(">", "close", code=code if isinstance(code, int) else None)
+        elif isinstance(event, Closed):
+            if event.error is not None and not isinstance(event.error, ProtocolError):
+                trace("=", "error", detail=str(event.error))
+            trace("=", "closed", code=event.code, reason=event.reason)
 
     async def _writer(self) -> None:
         assert self._stream is not None
@@ -364,6 +409,8 @@ class Transport:
                 self._pong_waiter = (payload, answered)
                 self.protocol.send_ping(payload)
                 self.flush_soon()
+                if self._trace is not None:
+                    self._trace(">", "ping", payload, detail="keepalive")
                 with anyio.move_on_after(self.ping_timeout):
                     await answered.wait()
                 self._pong_waiter = None
@@ -400,6 +447,35 @@ class Transport:
                     f"close_timeout ({self.close_timeout:g} s)"
                 )
             )
+
+
+class _TracedStage(Stage):
+    """A ``Stage`` that reports each stage as it begins."""
+
+    _trace: Tracer
+
+    def __init__(self, trace: Tracer) -> None:
+        object.__setattr__(self, "_trace", trace)
+        super().__init__()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        changed = self.__dict__.get(name) != value
+        super().__setattr__(name, value)
+        if changed and name == "name":
+            self._trace("=", "stage", detail=str(value))
+        elif changed and name == "address" and value:
+            self._trace("=", "stage", detail=f"tcp connect {value}")
+
+
+def _trace_response(trace: Tracer, response: Response) -> None:
+    trace(
+        "<",
+        "response",
+        code=response.status,
+        reason=response.reason,
+        headers=response.headers,
+        detail=response.status_line,
+    )
 
 
 async def _half_close_and_drain(stream: ByteStream) -> None:

@@ -1,0 +1,107 @@
+"""The trace hook: every stage, the upgrade and every frame, in order, on both backends."""
+
+from __future__ import annotations
+
+import anyio
+import pytest
+
+import wsapi
+from wsapi.testing import HandshakeResponse, Request, ServerConnection, echo, serve
+from wsapi.trace import TraceEvent
+
+pytestmark = pytest.mark.anyio
+
+
+def kinds(events: list[TraceEvent]) -> list[str]:
+    return [f"{event.direction}{event.kind}" for event in events if event.kind != "stage"]
+
+
+async def test_a_session_is_traced_in_order() -> None:
+    async def handler(conn: ServerConnection) -> None:
+        await conn.ping(b"srv")
+        await echo(conn)
+
+    events: list[TraceEvent] = []
+    async with serve(handler) as server:
+        with anyio.fail_after(10):
+            async with wsapi.WebSocket(server.url, trace=events.append) as ws:
+                ws.send("hello")
+                ws.send(b"\x00\x01")
+                assert await ws.recv() == "hello"
+                assert await ws.recv() == b"\x00\x01"
+    assert kinds(events) == [
+        ">request",
+        "<response",
+        "=open",
+        ">text",
+        ">binary",
+        "<ping",
+        ">pong",
+        "<text",
+        "<binary",
+        ">close",
+        "<close",
+        "=closed",
+    ]
+    stages = [event.detail for event in events if event.kind == "stage"]
+    assert stages[0] == "dns" and "tcp" in stages and stages[-1] == "http"
+    times = [event.time for event in events]
+    assert times == sorted(times) and times[0] >= 0
+    request = next(event for event in events if event.kind == "request")
+    assert ("Upgrade", "websocket") in request.headers and request.detail == "/"
+    response = next(event for event in events if event.kind == "response")
+    assert response.code == 101
+    received = [event for event in events if event.direction == "<" and event.kind == "text"]
+    assert received[0].data == "hello" and received[0].size == 5
+    assert events[-1].code == 1000 and events[-1].kind == "closed"
+
+
+async def test_a_server_close_is_traced_with_the_echo() -> None:
+    async def handler(conn: ServerConnection) -> None:
+        await conn.close(4000, "bye")
+
+    events: list[TraceEvent] = []
+    async with serve(handler) as server:
+        with anyio.fail_after(10):
+            async with wsapi.WebSocket(server.url, trace=events.append) as ws:
+                await ws.wait_closed()
+    closes = [(e.direction, e.code, e.reason, e.detail) for e in events if e.kind == "close"]
+    assert closes == [("<", 4000, "bye", ""), (">", 4000, "bye", "echo")]
+
+
+async def test_a_failure_is_traced() -> None:
+    events: list[TraceEvent] = []
+
+    async def refuse(request: Request) -> HandshakeResponse:
+        return HandshakeResponse(403, body=b"no")
+
+    async with serve(echo, process_request=refuse) as server:
+        with anyio.fail_after(10), pytest.raises(wsapi.InvalidStatus):
+            async with wsapi.WebSocket(server.url, trace=events.append):
+                pass
+    assert kinds(events) == [">request", "<response", "=error", "=closed"]
+    assert events[-3].code == 403
+    assert "403" in events[-2].detail
+    assert events[-1].code == 1006
+
+
+async def test_a_raising_callback_is_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    def explode(event: TraceEvent) -> None:
+        raise RuntimeError("boom")
+
+    async with serve(echo) as server:
+        with anyio.fail_after(10):
+            async with wsapi.WebSocket(server.url, trace=explode) as ws:
+                ws.send("still works")
+                assert await ws.recv() == "still works"
+    assert "Exception in a trace callback" in caplog.text
+
+
+def test_trace_must_be_callable() -> None:
+    with pytest.raises(TypeError):
+        wsapi.WebSocket("ws://127.0.0.1:1/", trace="yes")  # type: ignore[arg-type]
+
+
+def test_describe() -> None:
+    event = TraceEvent(0.5, "<", "close", code=1000, reason="bye")
+    assert event.describe() == "< 500.0 ms  close 1000 'bye'"
