@@ -105,3 +105,26 @@ def test_trace_must_be_callable() -> None:
 def test_describe() -> None:
     event = TraceEvent(0.5, "<", "close", code=1000, reason="bye")
     assert event.describe() == "< 500.0 ms  close 1000 'bye'"
+
+
+async def test_ping_is_sent_and_traced() -> None:
+    events: list[TraceEvent] = []
+    async with serve(echo) as server:
+        with anyio.fail_after(10):
+            async with wsapi.WebSocket(server.url, trace=events.append) as ws:
+                ws.ping(b"abc")
+                ws.ping("é")
+                with pytest.raises(ValueError):
+                    ws.ping(b"x" * 126)
+                ws.send("sync")  # the echo comes after the pongs
+                assert await ws.recv() == "sync"
+            ws.ping(b"ignored once closed")
+    sent = [event.data for event in events if event.kind == "ping" and event.direction == ">"]
+    received = [event.data for event in events if event.kind == "pong"]
+    assert sent == [b"abc", "é".encode()] and received == sent
+
+
+def test_ping_while_connecting_is_an_invalid_state() -> None:
+    with pytest.raises(wsapi.DOMException) as info:
+        wsapi.WebSocket("ws://127.0.0.1:1/").ping()
+    assert info.value.name == "InvalidStateError"

@@ -249,6 +249,23 @@ class WebSocket(EventTarget):
             raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")
         self._dropped += size
 
+    def ping(self, data: str | bytes = b"") -> None:
+        """Send a ping frame now (as Node's ``ws.ping()``); the pong is handled for you.
+
+        ``data`` is at most 125 bytes (``ValueError`` otherwise); ``str`` is sent as
+        UTF-8. Raises ``DOMException("InvalidStateError")`` while connecting;
+        does nothing once the connection is closing or closed.
+        """
+        payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
+        if len(payload) > 125:
+            raise ValueError(f"a ping carries at most 125 bytes, not {len(payload)}")
+        if self._ready_state == WebSocket.CONNECTING:
+            raise _not_open()
+        if self._ready_state == WebSocket.OPEN and self._protocol.send_ping(payload):
+            self._transport.flush_soon()
+            if self._tracer is not None:
+                self._tracer(">", "ping", payload)
+
     def close(self, code: int | None = None, reason: str = "") -> None:
         """Start the closing handshake (synchronous; ``wait_closed()`` waits for its end).
 
