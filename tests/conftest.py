@@ -11,8 +11,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.peers import require_peer
+from tests.peers.nginx import NginxServer, nginx_peer_status
 from tests.peers.node_server import NodeWsServer, node_peer_status
 from tests.peers.scripted import Script, ScriptedServer
 from tests.peers.websockets_server import WebsocketsServer
@@ -56,3 +58,25 @@ def scripted_server() -> Iterator[Callable[..., ScriptedServer]]:
             return stack.enter_context(ScriptedServer(script, **kwargs))
 
         yield start
+
+
+@pytest.fixture(scope="session")
+def nginx_server(websockets_server: WebsocketsServer) -> Iterator[NginxServer]:
+    """nginx as a reverse proxy in front of ``websockets_server``, plain and TLS.
+
+    Locations (correct, and the usual mistakes): see tests/peers/nginx.py. The TLS
+    block's certificate (localhost, 127.0.0.1) comes from a trustme CA that
+    ``nginx_server.client_context()`` trusts. Skipped when nginx is missing; fails
+    instead with WSAPI_REQUIRE_PEERS=1.
+    """
+    require_peer(*nginx_peer_status())
+    ca = trustme.CA()
+    leaf = ca.issue_cert("localhost", "127.0.0.1")
+    certificate = (
+        b"".join(blob.bytes() for blob in leaf.cert_chain_pems),
+        leaf.private_key_pem.bytes(),
+    )
+    with NginxServer.proxy(
+        websockets_server.port, certificate=certificate, ca_pem=ca.cert_pem.bytes()
+    ) as server:
+        yield server

@@ -12,16 +12,31 @@ standard's error for a misuse of the API by the calling code; everything under
     │   ├── DNSError              the host name did not resolve
     │   ├── ConnectionRefused     nothing listens on that port
     │   ├── NetworkError          any other failure to reach the address
+    │   │   └── HostUnreachable   no route to the address (host or network unreachable)
     │   ├── OpenTimeout           a stage took longer than open_timeout (.stage says which)
     │   ├── TLSError              the TLS handshake failed
+    │   │   ├── NotTLS            wss:// to a port that answers in plain text
+    │   │   └── CertificateRejected   the certificate failed verification (.verify_code)
+    │   │       ├── CertificateExpired        past its notAfter date
+    │   │       ├── CertificateNotYetValid    before its notBefore date
+    │   │       ├── CertificateHostMismatch   issued for other names (.hostname)
+    │   │       └── CertificateUntrusted      self-signed, or signed by an unknown CA
     │   ├── InvalidStatus         the server answered the upgrade with a non-101 status (.response)
+    │   │   └── RedirectReceived  a 3xx answer (.location)
     │   ├── InvalidHandshake      the 101 answer is not a valid WebSocket accept (.response)
+    │   │   ├── InvalidUpgrade    missing or wrong Upgrade or Connection header
+    │   │   ├── InvalidAccept     missing or wrong Sec-WebSocket-Accept
+    │   │   ├── UnexpectedSubprotocol  a subprotocol that was not offered (.offered, .chosen)
+    │   │   ├── UnexpectedExtension    an extension that was not offered (.extension)
+    │   │   └── NotHTTP           the answer is not (valid) HTTP
+    │   │       └── TLSRequired   ws:// to a port that answers in TLS
     │   └── ConnectionAborted     closed (by close() or the server) before the connection was open
     ├── ProtocolError             the server broke RFC 6455 (.code: the close code sent)
     │   ├── InvalidUTF8           a text message is not valid UTF-8 (1007)
     │   └── MessageTooBig         a message exceeds max_message_size (1009)
     ├── KeepaliveTimeout          no pong within ping_timeout
     ├── ConnectionLost            the TCP connection ended without a closing handshake
+    │   └── CloseTimeout          the closing handshake took longer than close_timeout
     └── ConnectionClosed          recv() on a closed connection (.code, .reason, .wasClean)
 
 Standard library only: every layer may import this module.
@@ -29,11 +44,19 @@ Standard library only: every layer may import this module.
 
 from __future__ import annotations
 
+import json
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .response import Response
 
 __all__ = [
+    "CertificateExpired",
+    "CertificateHostMismatch",
+    "CertificateNotYetValid",
+    "CertificateRejected",
+    "CertificateUntrusted",
+    "CloseTimeout",
     "ConnectionAborted",
     "ConnectionClosed",
     "ConnectionFailed",
@@ -41,15 +64,24 @@ __all__ = [
     "ConnectionRefused",
     "DNSError",
     "DOMException",
+    "HostUnreachable",
+    "InvalidAccept",
     "InvalidHandshake",
     "InvalidStatus",
+    "InvalidUpgrade",
     "InvalidUTF8",
     "KeepaliveTimeout",
     "MessageTooBig",
     "NetworkError",
+    "NotHTTP",
+    "NotTLS",
     "OpenTimeout",
     "ProtocolError",
+    "RedirectReceived",
     "TLSError",
+    "TLSRequired",
+    "UnexpectedExtension",
+    "UnexpectedSubprotocol",
     "WebSocketError",
     "redact_url",
 ]
@@ -102,6 +134,18 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
 
 
+def _decode_body(response: Response) -> Any:
+    """``response``'s body as JSON when it says (or looks like) JSON, else as text."""
+    kind = (response.header("Content-Type") or "").lower()
+    text = response.text
+    if "json" in kind or text.lstrip()[:1] in ("{", "["):
+        try:
+            return json.loads(response.body)
+        except ValueError:
+            pass
+    return text
+
+
 class ConnectionFailed(WebSocketError):
     """The WebSocket connection could not be established.
 
@@ -134,6 +178,18 @@ class ConnectionFailed(WebSocketError):
             text += f" {self.fix}"
         return text
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # args holds the message, not the constructor's arguments: pickle and copy
+        # rebuild the error from its attributes instead.
+        return (_rebuild, (type(self), self.__dict__.copy()))
+
+
+def _rebuild(cls: type[ConnectionFailed], state: dict[str, Any]) -> ConnectionFailed:
+    error = Exception.__new__(cls)
+    error.__dict__.update(state)
+    error.args = (str(error),)
+    return error
+
 
 class DNSError(ConnectionFailed):
     """The host name could not be resolved to an address."""
@@ -153,6 +209,10 @@ class NetworkError(ConnectionFailed):
     default_stage = "tcp"
 
 
+class HostUnreachable(NetworkError):
+    """No route to the address: the host or its network is unreachable from here."""
+
+
 class OpenTimeout(ConnectionFailed):
     """A stage of opening the connection took longer than ``open_timeout``.
 
@@ -168,18 +228,118 @@ class TLSError(ConnectionFailed):
     default_stage = "tls"
 
 
+class NotTLS(TLSError):
+    """A ``wss://`` URL, but the server answered the TLS handshake in plain text.
+
+    The port serves plain ``ws://`` (or plain HTTP): use ``ws://``, or the TLS port.
+    """
+
+
+class CertificateRejected(TLSError):
+    """The server's certificate failed verification.
+
+    ``verify_code`` and ``verify_message`` are OpenSSL's (``X509_V_ERR_*``), as in
+    ``ssl.SSLCertVerificationError``; ``hostname`` is the name the certificate was
+    checked against. The subclasses name the causes a user fixes differently.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        cause: str,
+        fix: str = "",
+        *,
+        stage: str | None = None,
+        response: Response | None = None,
+        verify_code: int | None = None,
+        verify_message: str = "",
+        hostname: str = "",
+    ) -> None:
+        self.verify_code = verify_code
+        self.verify_message = verify_message
+        self.hostname = hostname
+        super().__init__(url, cause, fix, stage=stage, response=response)
+
+
+class CertificateExpired(CertificateRejected):
+    """The server's certificate (or one in its chain) has expired."""
+
+
+class CertificateNotYetValid(CertificateRejected):
+    """The server's certificate is not valid yet (its notBefore date is in the future)."""
+
+
+class CertificateHostMismatch(CertificateRejected):
+    """The certificate is valid, but for other names than the one connected to."""
+
+
+class CertificateUntrusted(CertificateRejected):
+    """The certificate is self-signed, or issued by a CA this client does not trust."""
+
+
 class InvalidStatus(ConnectionFailed):
     """The server answered the upgrade request with a status other than 101.
 
-    ``response`` keeps the status, reason, headers and the start of the body.
+    ``response`` keeps the status, reason, headers and the start of the body;
+    ``status``, ``reason``, ``headers`` and ``body`` are shortcuts to it.
+
+    Like ``OSError``, which becomes ``FileNotFoundError`` for ``ENOENT``,
+    ``InvalidStatus`` built with a 3xx response is a ``RedirectReceived``:
+
+    >>> error = InvalidStatus("ws://a.example/", "moved", response=Response(301, "Moved"))
+    >>> type(error).__name__
+    'RedirectReceived'
     """
 
     default_stage = "http"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> InvalidStatus:
+        kind: type[InvalidStatus] = cls
+        response = kwargs.get("response")
+        if cls is InvalidStatus and isinstance(response, Response) and 300 <= response.status < 400:
+            kind = RedirectReceived
+        return super().__new__(kind, *args, **kwargs)
 
     @property
     def status(self) -> int:
         assert self.response is not None
         return self.response.status
+
+    @property
+    def reason(self) -> str:
+        """The reason phrase of the status line (``"Forbidden"``)."""
+        assert self.response is not None
+        return self.response.reason
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        """The response headers, in the server's order and spelling."""
+        assert self.response is not None
+        return self.response.headers
+
+    @property
+    def body(self) -> Any:
+        """The body (its first 64 KiB), decoded: the JSON value when it is JSON, else text.
+
+        >>> InvalidStatus("ws://a/", "no", response=Response(403, body=b'{"error": "origin"}')).body
+        {'error': 'origin'}
+        >>> InvalidStatus("ws://a/", "no", response=Response(404, body=b"no such path")).body
+        'no such path'
+        """
+        assert self.response is not None
+        return _decode_body(self.response)
+
+
+class RedirectReceived(InvalidStatus):
+    """The server answered with a redirect (3xx); WebSocket clients do not follow them.
+
+    ``location`` is the ``Location`` header ("" when the server sent none).
+    """
+
+    @property
+    def location(self) -> str:
+        assert self.response is not None
+        return self.response.header("Location") or ""
 
 
 class InvalidHandshake(ConnectionFailed):
@@ -191,6 +351,70 @@ class InvalidHandshake(ConnectionFailed):
     """
 
     default_stage = "http"
+
+
+class InvalidUpgrade(InvalidHandshake):
+    """The 101 answer lacks ``Upgrade: websocket`` or ``Connection: Upgrade``.
+
+    Usually a proxy between client and server that drops or rewrites them.
+    """
+
+
+class InvalidAccept(InvalidHandshake):
+    """The 101 answer's ``Sec-WebSocket-Accept`` is missing or does not match the key sent."""
+
+
+class UnexpectedSubprotocol(InvalidHandshake):
+    """The server selected a subprotocol the client did not offer (or several).
+
+    ``offered`` is what the client offered, ``chosen`` what the server answered.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        cause: str,
+        fix: str = "",
+        *,
+        stage: str | None = None,
+        response: Response | None = None,
+        offered: tuple[str, ...] = (),
+        chosen: tuple[str, ...] = (),
+    ) -> None:
+        self.offered = offered
+        self.chosen = chosen
+        super().__init__(url, cause, fix, stage=stage, response=response)
+
+
+class UnexpectedExtension(InvalidHandshake):
+    """The server accepted an extension the client did not offer, or not as offered.
+
+    ``extension`` is the extension's name as the server wrote it.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        cause: str,
+        fix: str = "",
+        *,
+        stage: str | None = None,
+        response: Response | None = None,
+        extension: str = "",
+    ) -> None:
+        self.extension = extension
+        super().__init__(url, cause, fix, stage=stage, response=response)
+
+
+class NotHTTP(InvalidHandshake):
+    """The server's answer to the upgrade request is not valid HTTP, or not HTTP at all.
+
+    Usually another service on that port (SSH, a database, a mail server).
+    """
+
+
+class TLSRequired(NotHTTP):
+    """A ``ws://`` URL, but the port speaks TLS: the answer was a TLS record. Use ``wss://``."""
 
 
 class ConnectionAborted(ConnectionFailed):
@@ -231,6 +455,12 @@ class KeepaliveTimeout(WebSocketError):
 
 class ConnectionLost(WebSocketError):
     """The TCP connection ended without a closing handshake."""
+
+
+class CloseTimeout(ConnectionLost):
+    """The server did not complete the closing handshake within ``close_timeout``."""
+
+    stage = "close"
 
 
 class ConnectionClosed(WebSocketError):

@@ -41,13 +41,18 @@ from wsapi import (
     ConnectionLost,
     ErrorEvent,
     Event,
+    InvalidAccept,
     InvalidHandshake,
     InvalidStatus,
+    InvalidUpgrade,
     InvalidUTF8,
     KeepaliveTimeout,
     MessageTooBig,
     OpenTimeout,
     ProtocolError,
+    RedirectReceived,
+    UnexpectedExtension,
+    UnexpectedSubprotocol,
     WebSocket,
     WebSocketError,
 )
@@ -713,7 +718,8 @@ async def test_non_101_answer_is_invalid_status(
     def answer(conn: RawConnection) -> None:
         conn.respond(status, reason, [*headers, ("X-Request-Id", "abc123")], body)
 
-    refusal = await fail_to_open(scripted_server, answer, InvalidStatus)
+    kind = RedirectReceived if 300 <= status < 400 else InvalidStatus
+    refusal = await fail_to_open(scripted_server, answer, kind)
     error = refusal.error
     assert isinstance(error, InvalidStatus)
     assert error.status == status
@@ -747,50 +753,72 @@ BAD_ACCEPTS = [
     pytest.param(
         _wrong_accept,
         {},
+        InvalidAccept,
         ["Sec-WebSocket-Accept", "'bm90IHRoZSByaWdodCBrZXk='"],
         id="wrong-accept",
     ),
-    pytest.param(_upgrade(None), {}, ["no Upgrade header", "Upgrade: websocket"], id="no-upgrade"),
-    pytest.param(_upgrade("h2c"), {}, ["'Upgrade: h2c'"], id="upgrade-h2c"),
     pytest.param(
-        _connection(None), {}, ["no Connection header", "Connection: Upgrade"], id="no-connection"
+        _upgrade(None),
+        {},
+        InvalidUpgrade,
+        ["no Upgrade header", "Upgrade: websocket"],
+        id="no-upgrade",
     ),
-    pytest.param(_connection("keep-alive"), {}, ["'Connection: keep-alive'"], id="keep-alive"),
+    pytest.param(_upgrade("h2c"), {}, InvalidUpgrade, ["'Upgrade: h2c'"], id="upgrade-h2c"),
+    pytest.param(
+        _connection(None),
+        {},
+        InvalidUpgrade,
+        ["no Connection header", "Connection: Upgrade"],
+        id="no-connection",
+    ),
+    pytest.param(
+        _connection("keep-alive"),
+        {},
+        InvalidUpgrade,
+        ["'Connection: keep-alive'"],
+        id="keep-alive",
+    ),
     pytest.param(
         lambda conn: conn.accept(subprotocol="chat.v2"),
         {"protocols": ["chat.v1"]},
+        UnexpectedSubprotocol,
         ["subprotocol 'chat.v2'", "not offered", "chat.v1"],
         id="subprotocol-not-offered",
     ),
     pytest.param(
         lambda conn: conn.accept(subprotocol="chat"),
         {},
+        UnexpectedSubprotocol,
         ["subprotocol 'chat'", "not offered"],
         id="subprotocol-when-none-offered",
     ),
     pytest.param(
         lambda conn: conn.accept(extensions="permessage-deflate"),
         {"compression": None},
+        UnexpectedExtension,
         ["extension 'permessage-deflate'", "not offered"],
         id="extension-not-offered",
     ),
     pytest.param(
         lambda conn: conn.accept(extensions="x-webkit-deflate-frame"),
         {},
+        UnexpectedExtension,
         ["extension 'x-webkit-deflate-frame'", "not offered"],
         id="unknown-extension",
     ),
 ]
 
 
-@pytest.mark.parametrize(("answer", "options", "phrases"), BAD_ACCEPTS)
+@pytest.mark.parametrize(("answer", "options", "kind", "phrases"), BAD_ACCEPTS)
 async def test_invalid_101_is_invalid_handshake(
     scripted_server: StartServer,
     answer: Callable[[RawConnection], None],
     options: dict[str, Any],
+    kind: type[InvalidHandshake],
     phrases: list[str],
 ) -> None:
-    refusal = await fail_to_open(scripted_server, answer, InvalidHandshake, **options)
+    refusal = await fail_to_open(scripted_server, answer, kind, **options)
     assert refusal.error.response is not None
     assert refusal.error.response.status == 101
     for phrase in phrases:

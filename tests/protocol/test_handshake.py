@@ -19,10 +19,15 @@ from wsapi.errors import (
     ConnectionAborted,
     ConnectionFailed,
     ConnectionLost,
+    InvalidAccept,
     InvalidHandshake,
     InvalidStatus,
+    InvalidUpgrade,
     OpenTimeout,
     ProtocolError,
+    RedirectReceived,
+    UnexpectedExtension,
+    UnexpectedSubprotocol,
     WebSocketError,
 )
 from wsapi.protocol.connection import MAX_HEADER_SIZE, ClientProtocol, State
@@ -530,6 +535,16 @@ INVALID_ACCEPTS = [
 ]
 
 
+#: The class of the error each kind of change to a valid 101 answer raises.
+INVALID_ACCEPT_KINDS: dict[str, type[InvalidHandshake]] = {
+    "upgrade": InvalidUpgrade,
+    "connection": InvalidUpgrade,
+    "accept": InvalidAccept,
+    "subprotocol": UnexpectedSubprotocol,
+    "extensions": UnexpectedExtension,
+}
+
+
 def invalid_accept_client(changes: dict[str, Any], *, compression: bool = True) -> ClientProtocol:
     client = make_client(subprotocols=("chat",), compression=compression)
     client.data_to_send()
@@ -544,7 +559,9 @@ class TestInvalidAccept:
         client.data_to_send()
         client.receive_data(accept_response(**changes) + text_frame("never delivered"))
         error = handshake_error(client)
-        assert type(error) is InvalidHandshake
+        [change] = changes
+        assert type(error) is INVALID_ACCEPT_KINDS[change]
+        assert isinstance(error, InvalidHandshake)
         message = str(error)
         assert message.startswith(f"WebSocket connection to '{URL}' failed: ")
         for needle in needles:
@@ -581,7 +598,8 @@ class TestInvalidAccept:
     def test_deflate_accepted_although_not_offered(self) -> None:
         client = invalid_accept_client({"extensions": "permessage-deflate"}, compression=False)
         error = handshake_error(client)
-        assert isinstance(error, InvalidHandshake)
+        assert isinstance(error, UnexpectedExtension)
+        assert error.extension == "permessage-deflate"
         assert "'permessage-deflate', which was not offered" in str(error)
 
     def test_deflate_accepted_twice_in_two_headers(self) -> None:
@@ -617,7 +635,7 @@ class TestInvalidAccept:
 
     def test_every_check_through_check_accept_names_the_header(self) -> None:
         response = Response(101, "", (("Upgrade", "websocket"), ("Connection", "Upgrade")))
-        with pytest.raises(InvalidHandshake, match="no Sec-WebSocket-Accept header") as info:
+        with pytest.raises(InvalidAccept, match="no Sec-WebSocket-Accept header") as info:
             check_accept(make_request(), response, None)
         assert info.value.response is response
 
@@ -666,7 +684,7 @@ class TestRefusal:
         all_headers = [*headers, ("Content-Length", str(len(body)))]
         client.receive_data(http_response(status, reason, all_headers, body))
         error = handshake_error(client)
-        assert type(error) is InvalidStatus
+        assert type(error) is (RedirectReceived if 300 <= status < 400 else InvalidStatus)
         assert error.status == status
         assert error.stage == "http"
         response = error.response

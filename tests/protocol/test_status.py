@@ -27,6 +27,7 @@ PROXY = "proxy_set_header Upgrade $http_upgrade"
         (502, "Bad Gateway", "backend is up"),
         (503, "Service Unavailable", "try again later"),
         (504, "Gateway Timeout", "timed out"),
+        (505, "HTTP Version Not Supported", "proxy_http_version 1.1"),
     ],
 )
 def test_known_statuses(status: int, reason: str, fix: str) -> None:
@@ -66,7 +67,7 @@ def test_other_client_errors(status: int) -> None:
     assert fix == "The server rejected the request: check the URL, headers and credentials."
 
 
-@pytest.mark.parametrize("status", [501, 505, 520, 599, 600, 999])
+@pytest.mark.parametrize("status", [501, 520, 599, 600, 999])
 def test_other_server_errors(status: int) -> None:
     _, fix = explain_status(Response(status))
     assert fix == "The server failed: see the server's logs."

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 import anyio
 
 from ..version import __version__
+from . import connect, replay
+from .doctor import add_doctor_parser
 
 __all__ = ["main"]
 
@@ -28,6 +30,9 @@ def _parser() -> argparse.ArgumentParser:
         default="asyncio",
         help="the event loop to run on (default: asyncio)",
     )
+    add_doctor_parser(commands)
+    connect.register(commands)
+    replay.register(commands)
     return parser
 
 
@@ -45,5 +50,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print("wsapi demo --backend trio needs trio: pip install trio", file=sys.stderr)
                 return 2
         return anyio.run(run_demo, backend=args.backend)
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor(args)
+    if getattr(args, "handler", None) is not None:  # connect, replay
+        return int(args.handler(args))
     parser.print_help()
     return 2

@@ -11,12 +11,22 @@ import base64
 import hashlib
 import os
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
 
 import h11
 
-from ..errors import InvalidHandshake
+from ..errors import (
+    InvalidAccept,
+    InvalidUpgrade,
+    NotHTTP,
+    TLSRequired,
+    UnexpectedExtension,
+    UnexpectedSubprotocol,
+    redact_url,
+)
 from ..response import Response
 from .extensions import DEFLATE_OFFER, BoundedDeflate, parse_deflate_response
+from .status import PROXY_CONFIG
 
 __all__ = [
     "HandshakeRequest",
@@ -25,6 +35,8 @@ __all__ = [
     "build_request",
     "check_accept",
     "generate_key",
+    "not_http_error",
+    "with_scheme",
 ]
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -111,77 +123,148 @@ def check_accept(
 ) -> tuple[str, list[BoundedDeflate]]:
     """Validate a 101 answer; return the subprotocol ("" if none) and the extensions.
 
-    Raises ``InvalidHandshake`` naming the header at fault and its value.
+    Raises an ``InvalidHandshake`` subclass naming the header at fault and its value:
+    ``InvalidUpgrade``, ``InvalidAccept``, ``UnexpectedSubprotocol`` or
+    ``UnexpectedExtension``.
     """
-
-    def fail(cause: str, fix: str) -> InvalidHandshake:
-        return InvalidHandshake(request.url, cause, fix, response=response)
-
+    url = request.url
     upgrade = response.header("Upgrade")
     if upgrade is None or upgrade.strip().lower() != "websocket":
         got = "no Upgrade header" if upgrade is None else f"'Upgrade: {upgrade}'"
-        return_fix = (
-            "A proxy in front of the server may be dropping the Upgrade header; "
-            "it must forward 'Upgrade' and 'Connection' (for nginx: proxy_http_version 1.1; "
-            'proxy_set_header Upgrade $http_upgrade; proxy_set_header Connection "upgrade").'
-        )
-        raise fail(
-            f"the server answered 101 with {got} instead of 'Upgrade: websocket'", return_fix
+        raise InvalidUpgrade(
+            url,
+            f"the server answered 101 with {got} instead of 'Upgrade: websocket'",
+            "A proxy in front of the server may be dropping the Upgrade header; it must "
+            f"forward 'Upgrade' and 'Connection' (for nginx: {PROXY_CONFIG}).",
+            response=response,
         )
     if "upgrade" not in (token.lower() for token in _tokens(response.header("Connection"))):
         connection = response.header("Connection")
         shown = "no Connection header" if connection is None else f"'Connection: {connection}'"
-        raise fail(
+        raise InvalidUpgrade(
+            url,
             f"the server answered 101 with {shown} instead of 'Connection: Upgrade'",
-            "A proxy in front of the server may be rewriting the Connection header.",
+            "A proxy in front of the server may be rewriting the Connection header; it must "
+            f"forward 'Upgrade' and 'Connection' (for nginx: {PROXY_CONFIG}).",
+            response=response,
         )
     expected = accept_key(request.key)
     got_accept = response.header("Sec-WebSocket-Accept")
     if got_accept != expected:
         shown = "no Sec-WebSocket-Accept header" if got_accept is None else repr(got_accept)
-        raise fail(
+        raise InvalidAccept(
+            url,
             f"the server's Sec-WebSocket-Accept is wrong: expected {expected!r}, got {shown}",
-            "The server (or a proxy) does not implement RFC 6455 correctly.",
+            "The server (or a proxy, or a cache that replayed an old answer) does not "
+            "implement RFC 6455 correctly: the accept value must be computed from this "
+            "request's Sec-WebSocket-Key.",
+            response=response,
         )
 
     subprotocol = ""
-    chosen = _tokens(response.header("Sec-WebSocket-Protocol"))
+    chosen = tuple(_tokens(response.header("Sec-WebSocket-Protocol")))
+    offered = ", ".join(request.subprotocols) or "none"
     if len(chosen) > 1:
-        raise fail(
-            f"the server chose several subprotocols ({', '.join(chosen)}); it may choose one",
+        raise UnexpectedSubprotocol(
+            url,
+            f"the server chose several subprotocols ({', '.join(chosen)}); it may choose one "
+            f"(offered: {offered})",
             "The server must select one of the offered subprotocols.",
+            response=response,
+            offered=request.subprotocols,
+            chosen=chosen,
         )
     if chosen:
         subprotocol = chosen[0]
         if subprotocol not in request.subprotocols:
-            offered = ", ".join(request.subprotocols) or "none"
-            raise fail(
+            fix = (
+                f"Pass the subprotocol the server expects in `protocols`, e.g. "
+                f"WebSocket(url, [{subprotocol!r}]), if your code speaks it."
+            )
+            raise UnexpectedSubprotocol(
+                url,
                 f"the server chose subprotocol {subprotocol!r}, which was not offered "
                 f"(offered: {offered})",
-                "Pass the subprotocol the server expects in `protocols`.",
+                fix,
+                response=response,
+                offered=request.subprotocols,
+                chosen=chosen,
             )
 
     extensions: list[BoundedDeflate] = []
     for value in _tokens(response.header("Sec-WebSocket-Extensions")):
         name = value.split(";", 1)[0].strip()
         if not request.compression or name.lower() != "permessage-deflate":
-            raise fail(
-                f"the server accepted extension {name!r}, which was not offered",
+            offered_ext = "permessage-deflate" if request.compression else "none"
+            raise UnexpectedExtension(
+                url,
+                f"the server accepted extension {name!r}, which was not offered "
+                f"(offered: {offered_ext})",
                 "The server must only accept extensions the client offers.",
+                response=response,
+                extension=name,
             )
         if extensions:
-            raise fail(
+            raise UnexpectedExtension(
+                url,
                 "the server accepted permessage-deflate twice",
-                "The server must accept an extension at most once.",
+                "The server must accept an extension at most once; connect with "
+                "compression=None to work around this server.",
+                response=response,
+                extension=name,
             )
         try:
             extensions.append(parse_deflate_response(value, max_message_size))
         except ValueError as exc:
-            raise fail(
+            raise UnexpectedExtension(
+                url,
                 f"the server's permessage-deflate parameters are invalid ({exc}): {value!r}",
                 "Connect with compression=None to work around this server.",
+                response=response,
+                extension=name,
             ) from exc
     return subprotocol, extensions
+
+
+def with_scheme(url: str, scheme: str) -> str:
+    """``url`` (credentials removed) with another scheme and the same port.
+
+    >>> with_scheme("wss://user:pw@example.com/chat?room=1", "ws")
+    'ws://example.com:443/chat?room=1'
+    >>> with_scheme("ws://[::1]:8080/", "wss")
+    'wss://[::1]:8080/'
+    """
+    parts = urlsplit(redact_url(url))
+    netloc = parts.netloc
+    try:
+        explicit = parts.port is not None
+    except ValueError:
+        explicit = True
+    if not explicit:
+        netloc += ":443" if parts.scheme in ("wss", "https") else ":80"
+    return urlunsplit((scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def not_http_error(url: str, head: bytes, detail: object) -> NotHTTP:
+    """The error for an answer that is not HTTP; ``head`` is its first bytes.
+
+    A TLS record (an alert or a ServerHello) means the port speaks TLS:
+    ``TLSRequired``, whose fix is ``wss://``.
+
+    >>> not_http_error("ws://example.com/chat", b"\\x15\\x03\\x01\\x00\\x02\\x02\\x46", "").fix
+    'The port speaks TLS: use a wss:// URL (wss://example.com:80/chat).'
+    """
+    if head[:1] == b"\x15" or head[:2] == b"\x16\x03":
+        return TLSRequired(
+            url,
+            "the server answered with TLS, not HTTP",
+            f"The port speaks TLS: use a wss:// URL ({with_scheme(url, 'wss')}).",
+        )
+    return NotHTTP(
+        url,
+        f"the server's answer is not valid HTTP ({detail}); it began with {head[:40]!r}",
+        "Check that the URL points at a WebSocket (HTTP) server.",
+    )
 
 
 def as_response(

@@ -1,26 +1,89 @@
 """Opening the byte stream, stage by stage: DNS, TCP, TLS.
 
 Each stage's failure becomes the typed error a user acts on (``DNSError``,
-``ConnectionRefused``, ``TLSError``, ...), with the original exception chained
-as ``__cause__``; ``Stage`` remembers where we are so that a timeout can say
-which stage ran out of time.
+``ConnectionRefused``, ``HostUnreachable``, ``NotTLS``, ``CertificateExpired``,
+...), with the original exception chained as ``__cause__``; ``Stage`` remembers
+where we are, so that a timeout can say which stage ran out of time, and every
+address tried, so that ``wsapi doctor`` can show each attempt.
+
+The stages are public (``resolve``, ``connect``, ``start_tls``) so that the
+doctor runs exactly the code a connection runs, one step at a time.
 """
 
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import anyio
 from anyio.abc import ByteStream
 from anyio.streams.tls import TLSStream
 
-from ..errors import ConnectionFailed, ConnectionRefused, DNSError, NetworkError, TLSError
+from ..errors import (
+    CertificateExpired,
+    CertificateHostMismatch,
+    CertificateNotYetValid,
+    CertificateRejected,
+    CertificateUntrusted,
+    ConnectionFailed,
+    ConnectionRefused,
+    DNSError,
+    HostUnreachable,
+    NetworkError,
+    NotTLS,
+    OpenTimeout,
+    TLSError,
+    redact_url,
+)
+from ..protocol.handshake import with_scheme
 from ..protocol.url import WebSocketURL
 
-__all__ = ["Stage", "open_stream"]
+__all__ = [
+    "STAGE_NAMES",
+    "Attempt",
+    "Stage",
+    "connect",
+    "open_stream",
+    "certificate_error",
+    "resolve",
+    "show_address",
+    "start_tls",
+    "timeout_error",
+]
+
+#: What each stage is doing, for timeout messages.
+STAGE_NAMES = {
+    "dns": "resolving the host name",
+    "tcp": "connecting",
+    "tls": "doing the TLS handshake",
+    "http": "waiting for the server's answer to the upgrade request",
+    "close": "waiting for the server to complete the closing handshake",
+}
+
+# OpenSSL's X509_V_ERR_* codes (x509_vfy.h) for the causes a user fixes differently.
+_NOT_YET_VALID = frozenset({9})  # CERT_NOT_YET_VALID
+_EXPIRED = frozenset({10})  # CERT_HAS_EXPIRED
+_SELF_SIGNED = frozenset({18, 19})  # DEPTH_ZERO_SELF_SIGNED_CERT, SELF_SIGNED_CERT_IN_CHAIN
+_UNKNOWN_ISSUER = frozenset({2, 20, 21})  # UNABLE_TO_GET_ISSUER_CERT(_LOCALLY), ..._LEAF_SIGNATURE
+_NAME_MISMATCH = frozenset({62, 63, 64})  # HOSTNAME_, EMAIL_, IP_ADDRESS_MISMATCH
+
+_UNREACHABLE = frozenset({errno.EHOSTUNREACH, errno.ENETUNREACH})
+
+#: ssl.SSLError reasons that mean "this port answered in plain text".
+_PLAIN_TEXT_REASONS = frozenset({"WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"})
+
+
+@dataclass
+class Attempt:
+    """One TCP connection attempt: the address, how long it took, how it failed."""
+
+    address: str  # shown as host:port, [IPv6]:port
+    host: str  # the IP address connected to
+    seconds: float
+    error: OSError | None = None
 
 
 @dataclass
@@ -29,6 +92,7 @@ class Stage:
 
     name: str = "dns"
     address: str = ""
+    attempts: list[Attempt] = field(default_factory=list)
 
 
 async def open_stream(
@@ -36,17 +100,21 @@ async def open_stream(
 ) -> ByteStream:
     """Resolve, connect and (for ``wss``) wrap in TLS; raise a ``ConnectionFailed``."""
     stage.name = "dns"
-    addresses = await _resolve(url)
+    addresses = await resolve(url)
     stage.name = "tcp"
-    stream: ByteStream = await _connect(url, addresses, stage)
+    stream: ByteStream = await connect(url, addresses, stage)
     if url.secure:
         stage.name = "tls"
         assert ssl_context is not None
-        stream = await _start_tls(url, stream, ssl_context)
+        stream = await start_tls(url, stream, ssl_context, stage.address)
     return stream
 
 
-async def _resolve(url: WebSocketURL) -> list[str]:
+# -- DNS ---------------------------------------------------------------------------------
+
+
+async def resolve(url: WebSocketURL) -> list[str]:
+    """The addresses of ``url``'s host, in the resolver's order; raise ``DNSError``."""
     try:
         infos = await anyio.getaddrinfo(url.hostname, url.port, type=socket.SOCK_STREAM)
     except OSError as exc:  # socket.gaierror, or another failure of the resolver
@@ -64,33 +132,63 @@ async def _resolve(url: WebSocketURL) -> list[str]:
     return addresses
 
 
-def _show(address: str, port: int) -> str:
+# -- TCP ---------------------------------------------------------------------------------
+
+
+def show_address(address: str, port: int) -> str:
+    """``host:port``, with IPv6 addresses in brackets.
+
+    >>> show_address("::1", 443), show_address("127.0.0.1", 80)
+    ('[::1]:443', '127.0.0.1:80')
+    """
     return f"[{address}]:{port}" if ":" in address else f"{address}:{port}"
 
 
-async def _connect(url: WebSocketURL, addresses: list[str], stage: Stage) -> ByteStream:
+async def connect(url: WebSocketURL, addresses: list[str], stage: Stage) -> ByteStream:
+    """Connect to the first address that accepts; every attempt is kept in ``stage``."""
     errors: list[tuple[str, OSError]] = []
     for address in addresses:
-        stage.address = _show(address, url.port)
+        stage.address = show_address(address, url.port)
+        started = anyio.current_time()
         try:
-            return await anyio.connect_tcp(address, url.port)
+            stream = await anyio.connect_tcp(address, url.port)
         except OSError as exc:
+            root = _root(exc)
+            elapsed = anyio.current_time() - started
+            stage.attempts.append(Attempt(stage.address, address, elapsed, root))
             errors.append((stage.address, exc))
+        else:
+            elapsed = anyio.current_time() - started
+            stage.attempts.append(Attempt(stage.address, address, elapsed))
+            return stream
+    raise _connect_error(url, errors) from _root(errors[0][1])
+
+
+def _connect_error(url: WebSocketURL, errors: list[tuple[str, OSError]]) -> ConnectionFailed:
     tried = ", ".join(shown for shown, _ in errors)
-    first = errors[0][1]
-    refused = [exc for _, exc in errors if _is_refusal(exc)]
-    if refused and len(refused) == len(errors):
-        raise ConnectionRefused(
+    first = _root(errors[0][1])
+    roots = [_root(exc) for _, exc in errors]
+    if all(_is_refusal(root) for root in roots):
+        return ConnectionRefused(
             url.href,
             f"the connection to {tried} was refused: nothing is listening on port {url.port}",
             "Check that the server is running, and that the URL's host and port are the ones "
             "it listens on (a server bound to 127.0.0.1 cannot be reached from elsewhere).",
-        ) from _root(first)
-    raise NetworkError(
+        )
+    if all(root.errno in _UNREACHABLE for root in roots):
+        return HostUnreachable(
+            url.href,
+            f"could not reach {tried}: {os_reason(first)}",
+            "This machine has no network route to that address: check the network "
+            "connection, VPN and firewall, and that the host name resolves to the right "
+            "address (an IPv6 address on a network without IPv6, for example).",
+        )
+    shown = ", ".join(f"{address} ({os_reason(_root(exc))})" for address, exc in errors)
+    return NetworkError(
         url.href,
-        f"could not connect to {tried} ({_reason(first)})",
+        f"could not connect to {shown}",
         "Check the network path to the server: connectivity, firewalls, VPN.",
-    ) from _root(first)
+    )
 
 
 def _root(exc: OSError) -> OSError:
@@ -99,74 +197,175 @@ def _root(exc: OSError) -> OSError:
     return cause if isinstance(cause, OSError) else exc
 
 
-def _is_refusal(exc: OSError) -> bool:
-    root = _root(exc)
+def _is_refusal(root: OSError) -> bool:
     return isinstance(root, ConnectionRefusedError) or root.errno == errno.ECONNREFUSED
 
 
-def _reason(exc: OSError) -> str:
-    root = _root(exc)
-    return root.strerror or str(root) or type(root).__name__
+def os_reason(error: OSError) -> str:
+    """The system's words for ``error``, the same on every event loop ("Connection refused")."""
+    if error.errno:
+        return os.strerror(error.errno)
+    return error.strerror or str(error) or type(error).__name__
 
 
-async def _start_tls(url: WebSocketURL, stream: ByteStream, context: ssl.SSLContext) -> ByteStream:
+# -- TLS ---------------------------------------------------------------------------------
+
+
+async def start_tls(
+    url: WebSocketURL, stream: ByteStream, context: ssl.SSLContext, address: str = ""
+) -> TLSStream:
+    """Do the TLS handshake over ``stream``; the stream is closed if it fails."""
     try:
-        return await _wrap_tls(url, stream, context)
+        return await _wrap_tls(url, stream, context, address)
     except BaseException:
-        # Timeout or cancellation: the TCP connection must not outlive the attempt.
+        # Failure, timeout or cancellation: the TCP connection must not outlive the attempt.
         await anyio.aclose_forcefully(stream)
         raise
 
 
-async def _wrap_tls(url: WebSocketURL, stream: ByteStream, context: ssl.SSLContext) -> ByteStream:
+async def _wrap_tls(
+    url: WebSocketURL, stream: ByteStream, context: ssl.SSLContext, address: str
+) -> TLSStream:
+    at = f" at {address}" if address else ""
     try:
         return await TLSStream.wrap(
             stream, hostname=url.hostname, ssl_context=context, standard_compatible=False
         )
     except ssl.SSLCertVerificationError as exc:
-        raise _certificate_error(url, exc) from exc
+        raise certificate_error(url, exc) from exc
     except ssl.SSLError as exc:
-        if exc.reason in ("WRONG_VERSION_NUMBER", "RECORD_LAYER_FAILURE", "HTTP_REQUEST"):
-            raise TLSError(
+        if exc.reason in _PLAIN_TEXT_REASONS:
+            plain = with_scheme(url.href, "ws")
+            raise NotTLS(
                 url.href,
-                "the server does not speak TLS on this port (it answered in plain text)",
-                "This looks like a plain ws:// server: use ws:// instead of wss://, "
-                "or the port of the TLS endpoint.",
+                f"the server{at} does not speak TLS on this port (it answered in plain text)",
+                f"This looks like a plain ws:// server: use ws:// instead of wss:// "
+                f"({plain}), or the port of the TLS endpoint.",
             ) from exc
         raise TLSError(
-            url.href,
-            f"the TLS handshake failed ({exc.reason or exc})",
-            "Check that the server's TLS configuration is compatible (TLS 1.2 or newer).",
+            url.href, f"the TLS handshake{at} failed ({exc.reason or exc})", _tls_fix(exc)
         ) from exc
     except (anyio.BrokenResourceError, anyio.EndOfStream, OSError) as exc:
         raise TLSError(
             url.href,
-            "the server closed the connection during the TLS handshake",
+            f"the server{at} closed the connection during the TLS handshake",
             "The port may not speak TLS (use ws://), or the server rejected this client "
-            "(for example it requires a client certificate).",
+            "(for example it requires a client certificate, or a TLS version or cipher "
+            "this client does not offer).",
         ) from exc
 
 
-def _certificate_error(url: WebSocketURL, exc: ssl.SSLCertVerificationError) -> ConnectionFailed:
-    message = exc.verify_message or str(exc)
-    lowered = message.lower()
-    if "hostname mismatch" in lowered or "ip address mismatch" in lowered:
-        fix = (
-            f"The certificate is not valid for {url.hostname!r}: connect with the host name "
-            "the certificate names, or fix the server's certificate."
+def _tls_fix(exc: ssl.SSLError) -> str:
+    reason = (exc.reason or "").upper()
+    if "CERTIFICATE_REQUIRED" in reason or "BAD_CERTIFICATE" in reason:
+        return (
+            "The server requires a client certificate: pass ssl= with a context that has "
+            "one (context.load_cert_chain('client.pem', 'client.key'))."
         )
-    elif "expired" in lowered:
-        fix = "The server's certificate has expired: it must be renewed on the server."
-    elif "not yet valid" in lowered:
-        fix = "The certificate is not valid yet: check the clocks of this machine and the server."
-    elif "self-signed" in lowered or "self signed" in lowered or "local issuer" in lowered:
-        fix = (
+    if "PROTOCOL_VERSION" in reason or "UNSUPPORTED_PROTOCOL" in reason:
+        return (
+            "The server and this client share no TLS version: wsapi requires TLS 1.2 or "
+            "newer, and the server must support one of them."
+        )
+    if "HANDSHAKE_FAILURE" in reason or "NO_SHARED_CIPHER" in reason:
+        return (
+            "The server and this client share no cipher suite (or the server rejected the "
+            "client for another reason): check the server's TLS configuration."
+        )
+    return "Check that the server's TLS configuration is compatible (TLS 1.2 or newer)."
+
+
+def certificate_error(url: WebSocketURL, exc: ssl.SSLCertVerificationError) -> CertificateRejected:
+    """The typed error for a failed certificate verification (OpenSSL's code decides)."""
+    code: int | None = exc.verify_code
+    message = exc.verify_message or str(exc)
+    kind, cause, fix = _explain_certificate(url, code, message)
+    return kind(
+        url.href, cause, fix, verify_code=code, verify_message=message, hostname=url.hostname
+    )
+
+
+def _explain_certificate(
+    url: WebSocketURL, code: int | None, message: str
+) -> tuple[type[CertificateRejected], str, str]:
+    lowered = message.lower()
+    doctor = f"python -m wsapi doctor {redact_url(url.href)}"
+    if code in _NAME_MISMATCH or "mismatch" in lowered:
+        # OpenSSL says "Hostname mismatch, certificate is not valid for 'x'.": keep its name.
+        short = message.split(",", 1)[0].rstrip(".")
+        return (
+            CertificateHostMismatch,
+            f"the server's TLS certificate is not valid for {url.hostname!r} ({short})",
+            f"The certificate names other hosts: connect with a host name it names (run "
+            f"`{doctor}` to see them), or fix the server's certificate.",
+        )
+    if code in _EXPIRED or "expired" in lowered:
+        return (
+            CertificateExpired,
+            f"the server's TLS certificate has expired ({message})",
+            f"It must be renewed on the server (run `{doctor}` to see its dates); if it was, "
+            "reload the server, and check this machine's clock.",
+        )
+    if code in _NOT_YET_VALID or "not yet valid" in lowered:
+        return (
+            CertificateNotYetValid,
+            f"the server's TLS certificate is not valid yet ({message})",
+            "Its validity starts in the future: check the clocks of this machine and of the "
+            f"server (run `{doctor}` to see the certificate's dates).",
+        )
+    if code in _SELF_SIGNED or "self-signed" in lowered or "self signed" in lowered:
+        return (
+            CertificateUntrusted,
+            f"the server's TLS certificate is self-signed ({message})",
+            "To trust this server, pass ssl=ssl.create_default_context(cafile='cert.pem') "
+            "with its certificate (or the CA that signed it); wsapi trusts certifi's roots "
+            "by default, not certificates it has never seen.",
+        )
+    if code in _UNKNOWN_ISSUER or "issuer" in lowered:
+        return (
+            CertificateUntrusted,
+            f"the server's TLS certificate is signed by an unknown certificate authority "
+            f"({message})",
             "The certificate is signed by a CA that is not trusted here: pass "
             "ssl=ssl.create_default_context(cafile='ca.pem') with that CA (wsapi trusts "
-            "certifi's roots by default)."
+            "certifi's roots by default; `pip install -U certifi` updates them). A public "
+            "server may instead be missing its intermediate certificates.",
         )
-    else:
-        fix = "Pass ssl= with an SSLContext that trusts the server's certificate authority."
-    return TLSError(
-        url.href, f"the server's TLS certificate was rejected ({message})", fix, stage="tls"
+    return (
+        CertificateRejected,
+        f"the server's TLS certificate was rejected ({message})",
+        "Pass ssl= with an SSLContext that trusts the server's certificate authority, or "
+        f"fix the server's certificate (run `{doctor}` to see it).",
+    )
+
+
+# -- timeouts ----------------------------------------------------------------------------
+
+
+def timeout_error(
+    url: WebSocketURL, stage: str, timeout: float | None, address: str = ""
+) -> OpenTimeout:
+    """The ``OpenTimeout`` for a stage that ran out of ``open_timeout``."""
+    doing = STAGE_NAMES.get(stage, stage)
+    where = f" ({address})" if address and stage == "tcp" else ""
+    after = f" after {timeout:g} s" if timeout is not None else ""
+    return OpenTimeout(
+        url.href, f"timed out{after} while {doing}{where}", _timeout_fix(stage), stage=stage
+    )
+
+
+def _timeout_fix(stage: str) -> str:
+    if stage == "dns":
+        return "The DNS servers are slow or unreachable: check this machine's resolver."
+    if stage == "tcp":
+        return (
+            "Nothing answered: a firewall may be dropping the packets, or the host is down. "
+            "Check the host and port, or raise open_timeout on a slow network."
+        )
+    if stage == "tls":
+        return "The server accepted TCP but did not complete TLS: check that the port speaks TLS."
+    return (
+        "The server accepted the connection but did not answer the upgrade request: check "
+        "that this is a WebSocket endpoint (a wss:// port spoken to with ws:// also hangs), "
+        "or raise open_timeout if the server is slow."
     )
