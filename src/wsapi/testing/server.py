@@ -52,6 +52,7 @@ class ClientClosed(Exception):
     """
 
     def __init__(self, code: int, reason: str = "") -> None:
+        code = int(code)  # wsproto's IntEnum prints its name on Python 3.10
         super().__init__(f"WebSocket connection closed (code {code}, reason {reason!r})")
         self.code = code
         self.reason = reason
@@ -332,7 +333,7 @@ class ServerConnection:
                 with anyio.move_on_after(self._close_timeout), suppress(ClientClosed):
                     await self._send(CloseConnection(event.code, event.reason))
         else:
-            self.close_code, self.close_reason = event.code, event.reason or ""
+            self.close_code, self.close_reason = int(event.code), event.reason or ""
             if state is ConnectionState.REMOTE_CLOSING:
                 # ClientClosed: a concurrent close() answered already, or the socket is gone.
                 with suppress(ClientClosed):
