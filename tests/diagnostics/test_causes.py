@@ -337,7 +337,16 @@ async def test_nginx_without_upgrade_forwarding(nginx_server: NginxServer) -> No
     )
 
 
+def skip_unless_backend_answers_http_1_0() -> None:
+    """websockets < 17 (the newest on Python 3.10) crashes on an HTTP/1.0 request: nginx 502."""
+    import websockets.version
+
+    if int(websockets.version.version.split(".")[0]) < 17:
+        pytest.skip("the websockets backend answers HTTP/1.0 with 505 only from version 17")
+
+
 async def test_nginx_speaking_http_1_0_to_the_backend(nginx_server: NginxServer) -> None:
+    skip_unless_backend_answers_http_1_0()
     error = await fail_to_connect(nginx_server.url("/http10/echo"))
     assert type(error) is wsapi.InvalidStatus
     assert error.status == 505

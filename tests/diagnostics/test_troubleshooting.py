@@ -213,6 +213,9 @@ async def _no_upgrade(peers: Peers) -> str:
 
 
 async def _http10(peers: Peers) -> str:
+    from tests.diagnostics.test_causes import skip_unless_backend_answers_http_1_0
+
+    skip_unless_backend_answers_http_1_0()
     return await _nginx(peers, "/http10/echo")
 
 
