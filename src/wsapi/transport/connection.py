@@ -35,7 +35,6 @@ from ..errors import (
     ConnectionFailed,
     ConnectionLost,
     KeepaliveTimeout,
-    OpenTimeout,
     ProtocolError,
     WebSocketError,
 )
@@ -54,7 +53,7 @@ from ..protocol.events import (
 from ..protocol.url import WebSocketURL
 from ..response import Response
 from ..trace import Tracer
-from .connect import Stage, open_stream
+from .connect import Stage, open_stream, timeout_error
 
 __all__ = ["Transport"]
 
@@ -64,13 +63,6 @@ Deliver = Callable[[ProtocolEvent], Awaitable[None]]
 
 #: How much one read asks for: large reads parse many frames per wake-up.
 READ_SIZE = 256 * 1024
-
-_STAGE_NAMES = {
-    "dns": "resolving the host name",
-    "tcp": "connecting",
-    "tls": "doing the TLS handshake",
-    "http": "waiting for the server's answer to the upgrade request",
-}
 
 
 class Transport:
@@ -145,14 +137,7 @@ class Transport:
                 stage=stage.name,
             )
         except TimeoutError as exc:
-            doing = _STAGE_NAMES.get(stage.name, stage.name)
-            where = f" ({stage.address})" if stage.address and stage.name == "tcp" else ""
-            error: ConnectionFailed = OpenTimeout(
-                self.url.href,
-                f"timed out after {self.open_timeout:g} s while {doing}{where}",
-                _timeout_fix(stage.name),
-                stage=stage.name,
-            )
+            error = timeout_error(self.url, stage.name, self.open_timeout, stage.address)
             await self._fail_open(error, exc)
         except ConnectionFailed as exc:
             await self._fail_open(exc, exc.__cause__)
@@ -493,20 +478,3 @@ async def _half_close_and_drain(stream: ByteStream) -> None:
             await stream.receive(READ_SIZE)
         except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
             return
-
-
-def _timeout_fix(stage: str) -> str:
-    if stage == "dns":
-        return "The DNS servers are slow or unreachable: check this machine's resolver."
-    if stage == "tcp":
-        return (
-            "Nothing answered: a firewall may be dropping the packets, or the host is down. "
-            "Check the host and port, or raise open_timeout on a slow network."
-        )
-    if stage == "tls":
-        return "The server accepted TCP but did not complete TLS: check that the port speaks TLS."
-    return (
-        "The server accepted the connection but did not answer the upgrade request: check "
-        "that this is a WebSocket endpoint (a wss:// port spoken to with ws:// also hangs), "
-        "or raise open_timeout if the server is slow."
-    )
