@@ -334,7 +334,7 @@ class WebSocket(EventTarget):
                     "=", "open", detail=f"protocol={self.protocol!r} extensions={self.extensions!r}"
                 )
             await self._dispatch(Event("open"))
-        self._transport.start(self._deliver)
+        self._transport.start(self._deliver, self._settle)
         return self
 
     async def __aexit__(
@@ -390,6 +390,16 @@ class WebSocket(EventTarget):
                 self._ready_state = WebSocket.CLOSING
         elif isinstance(event, Closed):
             await self._finish(event.code, event.reason, event.was_clean, event.error)
+
+    async def _settle(self) -> None:
+        """Return once the application has read and answered the messages delivered so far.
+
+        Listeners have (``_deliver`` awaited them); ``recv()`` readers have once
+        they ask for the next message, or stop reading.
+        """
+        if not self._inbox and self._has_listeners("message"):
+            return
+        await self._inbox.settled()
 
     async def _finish(
         self, code: int, reason: str, was_clean: bool, error: WebSocketError | None
@@ -457,7 +467,8 @@ class WebSocket(EventTarget):
                 "wait_closed() needs a connection: use `async with WebSocket(...) as ws:`",
                 "InvalidStateError",
             )
-        await self._closed.wait()
+        with self._inbox.not_reading():
+            await self._closed.wait()
         assert self._close_event is not None
         return self._close_event
 

@@ -37,11 +37,6 @@ def wstest_status() -> tuple[bool, str]:
 
 
 @pytest.mark.timeout(TIMEOUT)
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 4 open: 7-9 NON-STRICT cases (3.2, 3.3, 4.1.3, 4.1.4, 4.2.3, 4.2.4, 5.15): "
-    "a protocol failure closes before the message received ahead of it is echoed",
-)
 def test_autobahn_quick_set(tmp_path: Path) -> None:
     require_peer(*wstest_status())
     summary_path = tmp_path / "summary.json"

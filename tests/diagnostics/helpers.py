@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import inspect
 import socket
 import ssl
 import threading
@@ -28,12 +27,7 @@ from cryptography.x509.oid import NameOID
 from websockets.sync.server import ServerConnection
 from websockets.sync.server import serve as websockets_serve
 
-import wsapi.transport.connection
 from wsapi import CloseEvent, ConnectionFailed, ErrorEvent, WebSocket
-from wsapi.errors import NotHTTP
-from wsapi.protocol.connection import ClientProtocol
-from wsapi.protocol.events import HandshakeFailed
-from wsapi.protocol.handshake import HandshakeRequest
 
 #: Bound on every test's wait (seconds).
 TIMEOUT = 5.0
@@ -190,34 +184,3 @@ def never_accepting_listener(*, full: bool) -> Iterator[int]:
                 filler.setblocking(False)
                 filler.connect_ex(("127.0.0.1", port))
         yield port
-
-
-# -- changes in files this issue does not own --------------------------------------------
-
-
-def _not_http_is_typed() -> bool:
-    protocol = ClientProtocol(HandshakeRequest("ws://example.com/", "example.com", "/"))
-    protocol.data_to_send()
-    protocol.receive_data(b"SSH-2.0-OpenSSH_9.6\r\n")
-    failed = protocol.events_received()[0]
-    return isinstance(failed, HandshakeFailed) and isinstance(failed.error, NotHTTP)
-
-
-def _close_timeout_is_typed() -> bool:
-    return "CloseTimeout" in inspect.getsource(wsapi.transport.connection)
-
-
-#: Tests of behaviour that needs ``_not_http`` in protocol/connection.py to build its
-#: error with ``not_http_error()``; they pass (and must pass) once it does.
-needs_typed_not_http = pytest.mark.xfail(
-    not _not_http_is_typed(),
-    reason="protocol/connection.py _not_http() does not use not_http_error() yet",
-    strict=True,
-)
-
-#: Tests that need transport/connection.py's close timer to raise CloseTimeout.
-needs_typed_close_timeout = pytest.mark.xfail(
-    not _close_timeout_is_typed(),
-    reason="transport/connection.py's close timer does not raise CloseTimeout yet",
-    strict=True,
-)

@@ -28,8 +28,6 @@ from tests.diagnostics.helpers import (
     fail_to_connect,
     free_port,
     future,
-    needs_typed_close_timeout,
-    needs_typed_not_http,
     never_accepting_listener,
     past,
     self_signed_context,
@@ -237,7 +235,6 @@ async def test_ws_to_nginx_tls_port(nginx_server: NginxServer) -> None:
     assert_says(error, "plain HTTP request was sent to HTTPS port", fix=("use wss://",))
 
 
-@needs_typed_not_http
 async def test_ws_to_a_port_that_answers_in_tls(scripted_server: StartServer) -> None:
     def tls_alert(conn: RawConnection) -> None:
         conn.read_request()
@@ -420,7 +417,6 @@ async def test_extension_that_was_not_offered(scripted_server: StartServer) -> N
     assert_says(error, "'x-webkit-deflate-frame'", "offered: permessage-deflate", fix=("offers",))
 
 
-@needs_typed_not_http
 async def test_answer_that_is_not_http(scripted_server: StartServer) -> None:
     def ssh(conn: RawConnection) -> None:
         conn.read_request()
@@ -472,7 +468,6 @@ async def test_server_closes_right_after_the_handshake(scripted_server: StartSer
     assert "without a closing handshake" in recorder.error.message
 
 
-@needs_typed_close_timeout
 async def test_closing_handshake_timeout(scripted_server: StartServer) -> None:
     def ignore_close(conn: RawConnection) -> None:
         conn.accept()

@@ -28,7 +28,6 @@ from tests.diagnostics.helpers import (
     TIMEOUT,
     free_port,
     future,
-    needs_typed_not_http,
     never_accepting_listener,
     past,
     self_signed_context,
@@ -322,14 +321,8 @@ def normalise(text: str) -> str:
     return text
 
 
-#: Causes whose message changes with work pending outside this issue's files.
-PENDING = {"tls-alert": needs_typed_not_http}
-
-
 @pytest.mark.anyio
-@pytest.mark.parametrize(
-    "case", [pytest.param(name, marks=PENDING.get(name, ())) for name in CASES]
-)
+@pytest.mark.parametrize("case", list(CASES))
 async def test_page_quotes_the_message(case: str, request: pytest.FixtureRequest) -> None:
     with ExitStack() as stack:
         message = await CASES[case](Peers(stack, request))

@@ -35,6 +35,7 @@ from tests.peers.scripted import (
 )
 from wsapi import (
     CloseEvent,
+    CloseTimeout,
     ConnectionAborted,
     ConnectionClosed,
     ConnectionFailed,
@@ -48,6 +49,7 @@ from wsapi import (
     InvalidUTF8,
     KeepaliveTimeout,
     MessageTooBig,
+    NotHTTP,
     OpenTimeout,
     ProtocolError,
     RedirectReceived,
@@ -408,7 +410,7 @@ async def test_no_close_answer_times_out(scripted_server: StartServer) -> None:
     assert 0.4 < elapsed < 1.5
     assert event is recorder.close
     assert recorder.types == ["open", "error", "close"]
-    assert_failure(recorder, info.value.__cause__, ConnectionLost, "closing handshake", "0.5 s")
+    assert_failure(recorder, info.value.__cause__, CloseTimeout, "closing handshake", "0.5 s")
     assert summary(info.value) == (1006, "", False)
     assert seen.close == (1000, "")
     assert seen.tail == b""  # then the client closed the socket
@@ -832,14 +834,12 @@ async def test_invalid_101_is_invalid_handshake(
         pytest.param(b"220 mail.example ESMTP ready\r\n\r\n", id="smtp-banner"),
     ],
 )
-async def test_non_http_answer_is_invalid_handshake(
-    scripted_server: StartServer, data: bytes
-) -> None:
+async def test_non_http_answer_is_not_http(scripted_server: StartServer, data: bytes) -> None:
     def answer(conn: RawConnection) -> None:
         conn.read_request()
         conn.send_raw(data)
 
-    refusal = await fail_to_open(scripted_server, answer, InvalidHandshake)
+    refusal = await fail_to_open(scripted_server, answer, NotHTTP)
     assert "not valid HTTP" in str(refusal.error)
     assert repr(data[:8])[2:-1] in str(refusal.error)  # shows what came instead
 

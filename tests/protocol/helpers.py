@@ -158,7 +158,16 @@ def feed(client: ClientProtocol, data: bytes, chunk: int | None = None) -> list[
     else:
         for start in range(0, len(data), chunk):
             client.receive_data(data[start : start + chunk])
-    return client.events_received()
+    return drain_events(client)
+
+
+def drain_events(client: ClientProtocol) -> list[ProtocolEvent]:
+    """The events, with a pending failure committed after them (as the transport does)."""
+    events = client.events_received()
+    if client.failure_pending:
+        client.commit_failure()
+        events += client.events_received()
+    return events
 
 
 # -- raw frames ----------------------------------------------------------------------

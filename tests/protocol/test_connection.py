@@ -54,6 +54,7 @@ from .helpers import (
     binary_frame,
     close_frame,
     close_payload,
+    drain_events,
     feed,
     frame,
     make_client,
@@ -685,6 +686,68 @@ class TestFailures:
         assert frames[1].opcode == CLOSE
         assert close_payload(frames[1].payload)[0] == 1002
 
+    def test_failure_after_messages_waits_for_commit(self) -> None:
+        # Messages before a bad frame come first; the failure waits so that the
+        # application's replies to them are queued ahead of the Close frame.
+        client = open_client()
+        client.receive_data(text_frame("one") + binary_frame(b"two") + frame(TEXT, b"x", rsv2=True))
+        assert client.events_received() == [MessageReceived("one"), MessageReceived(b"two")]
+        assert client.failure_pending and not client.failed
+        assert client.state is State.OPEN
+        assert client.events_received() == []  # nothing more until the commit
+        # Later bytes are not parsed meanwhile.
+        client.receive_data(text_frame("ignored"))
+        assert client.events_received() == []
+        assert client.send_text("one") and client.send_binary(b"two")
+        client.commit_failure()
+        assert not client.failure_pending and client.failed
+        [failed] = client.events_received()
+        assert isinstance(failed, Failed) and failed.code == 1002
+        frames = sent_frames(client)
+        assert [(f.opcode, f.payload) for f in frames[:2]] == [(TEXT, b"one"), (BINARY, b"two")]
+        assert frames[2].opcode == CLOSE and close_payload(frames[2].payload)[0] == 1002
+        client.commit_failure()  # a second commit does nothing
+        assert client.events_received() == []
+
+    def test_eof_commits_a_pending_failure(self) -> None:
+        client = open_client()
+        client.receive_data(text_frame("one") + frame(5, b""))
+        assert client.events_received() == [MessageReceived("one")]
+        client.receive_eof()
+        failed, closed = client.events_received()
+        assert isinstance(failed, Failed) and isinstance(failed.error, ProtocolError)
+        assert closed == Closed(1006, "", False, failed.error)
+
+    def test_abort_commits_a_pending_failure(self) -> None:
+        client = open_client()
+        client.receive_data(text_frame("one") + frame(5, b""))
+        client.events_received()
+        client.abort(ConnectionLost("reset"))
+        failed, closed = client.events_received()
+        assert isinstance(failed, Failed) and isinstance(failed.error, ProtocolError)
+        assert closed.error is failed.error
+
+    def test_another_failure_replaces_a_pending_one(self) -> None:
+        client = open_client()
+        client.receive_data(text_frame("one") + frame(5, b""))
+        client.events_received()
+        timeout = KeepaliveTimeout("no pong")
+        client.fail(timeout, 1011)
+        assert not client.failure_pending
+        assert client.events_received() == [Failed(timeout, 1011)]
+        assert sent_close(client)[0] == 1011
+
+    def test_closing_while_a_failure_is_pending(self) -> None:
+        client = open_client()
+        client.receive_data(text_frame("one") + frame(5, b""))
+        client.events_received()
+        assert client.send_close(1000)
+        client.commit_failure()
+        [failed] = client.events_received()
+        # Our Close frame (1000) already went: no second one.
+        assert isinstance(failed, Failed) and failed.code is None
+        assert sent_close(client)[0] == 1000
+
     def test_error_messages(self) -> None:
         client = open_client(max_message_size=10)
         [failed] = feed(client, binary_frame(b"x" * 11))
@@ -1015,7 +1078,7 @@ class TestClosing:
         client = open_client()
         error = KeepaliveTimeout("no pong within ping_timeout")
         client.fail(error, 1011, "keepalive ping timeout")
-        assert client.events_received() == [Failed(error)]
+        assert client.events_received() == [Failed(error, 1011)]
         assert sent_close(client) == (1011, "keepalive ping timeout")
         assert client.state is State.CLOSING
         assert client.failed
@@ -1223,7 +1286,7 @@ class TestProperties:
         for piece in data.draw(chunked(garbage)):
             if piece:
                 client.receive_data(piece)
-            events += client.events_received()
+            events += drain_events(client)
         allowed = (MessageReceived, PingReceived, PongReceived, CloseReceived, Failed)
         assert all(isinstance(event, allowed) for event in events), events
         failures = [event for event in events if isinstance(event, Failed)]

@@ -23,9 +23,11 @@ from wsapi.errors import (
     InvalidHandshake,
     InvalidStatus,
     InvalidUpgrade,
+    NotHTTP,
     OpenTimeout,
     ProtocolError,
     RedirectReceived,
+    TLSRequired,
     UnexpectedExtension,
     UnexpectedSubprotocol,
     WebSocketError,
@@ -58,6 +60,7 @@ from .helpers import (
     URL,
     accept_response,
     close_frame,
+    drain_events,
     http_response,
     make_client,
     make_request,
@@ -361,7 +364,7 @@ class TestAccept:
         client = make_client()
         client.data_to_send()
         client.receive_data(accept_response() + text_frame("masked", mask=b"abcd"))
-        events = client.events_received()
+        events = drain_events(client)
         assert isinstance(events[0], Opened)
         assert isinstance(events[1], Failed)
         assert isinstance(events[1].error, ProtocolError)
@@ -859,7 +862,7 @@ class TestNotHTTP:
         client.data_to_send()
         client.receive_data(data)
         error = handshake_error(client)
-        assert type(error) is InvalidHandshake
+        assert type(error) is NotHTTP
         message = str(error)
         assert "not valid HTTP" in message
         assert repr(data[:40]) in message
@@ -880,7 +883,7 @@ class TestNotHTTP:
         client.data_to_send()
         client.receive_data(data + b"\r\n\r\n")
         error = handshake_error(client)
-        assert type(error) is InvalidHandshake
+        assert type(error) is TLSRequired
         assert "TLS, not HTTP" in error.cause
         assert "use a wss:// URL" in str(error)
 
@@ -910,6 +913,7 @@ class TestNotHTTP:
             assert fed <= MAX_HEADER_SIZE + 2 * chunk
         error = handshake_error(client)
         assert type(error) is InvalidHandshake
+        assert "larger than 16 KiB" in str(error)
         # Later data is dropped, not buffered.
         for _ in range(100):
             client.receive_data(b"b" * 1024)

@@ -17,6 +17,13 @@ the server's code (1005 if it gave none) after a completed closing handshake,
 
 The HTTP upgrade is spoken through h11 (see ``handshake``); the frames through
 wsproto's ``Connection``, with wsapi's bounded extensions installed.
+
+A protocol error found after some messages is not reported at once: the
+messages come first, ``failure_pending`` becomes true, and the failure (the
+Close frame and ``Failed``) waits for ``commit_failure()``. The transport lets
+the application read and answer those messages in between, so that its replies
+go out before the Close frame, in the order the server sent the frames
+(Autobahn's strict cases 3.2, 4.1.3 and 5.15 check exactly this).
 """
 
 from __future__ import annotations
@@ -59,7 +66,13 @@ from .events import (
     ProtocolEvent,
 )
 from .extensions import SizeLimit
-from .handshake import HandshakeRequest, as_response, build_request, check_accept
+from .handshake import (
+    HandshakeRequest,
+    as_response,
+    build_request,
+    check_accept,
+    not_http_error,
+)
 from .status import explain_status
 
 __all__ = ["ClientProtocol", "State"]
@@ -115,6 +128,8 @@ class ClientProtocol:
         self._out: list[bytes] = []
         self._events: list[ProtocolEvent] = []
         self._failed = False
+        # A protocol error found in the frames, waiting for commit_failure().
+        self._pending_failure: tuple[WebSocketError, int, str] | None = None
         self._eof = False
         self._closed_emitted = False
         # A refusal being read: its head, and the body so far.
@@ -175,6 +190,7 @@ class ClientProtocol:
         elif (
             self._ws is not None
             and not self._failed
+            and self._pending_failure is None
             and self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
         ):
             self._ws.receive_data(data)
@@ -183,6 +199,7 @@ class ClientProtocol:
 
     def receive_eof(self) -> None:
         """The server closed its side of the TCP connection."""
+        self.commit_failure()
         if self.state is State.CONNECTING:
             self._eof = True
             self._h11.receive_data(b"")
@@ -193,6 +210,7 @@ class ClientProtocol:
 
     def abort(self, error: WebSocketError | None = None) -> None:
         """The transport closed the connection (timeout, I/O error, cancellation)."""
+        self.commit_failure()
         if self.state is State.CONNECTING and error is not None:
             self._handshake_failed_quietly(error)
         self._finish(error)
@@ -242,6 +260,8 @@ class ClientProtocol:
         """Fail the connection (RFC 6455 7.1.7): queue a Close frame, expect TCP to close."""
         if self._failed or self.state is State.CLOSED:
             return
+        # Any other failure replaces a pending protocol error.
+        self._pending_failure = None
         if self.state is State.CONNECTING:
             self._handshake_failed_quietly(error)
             return
@@ -252,8 +272,27 @@ class ClientProtocol:
             ConnectionState.REMOTE_CLOSING,
         ):
             self._queue_close(code, reason)
+            sent: int | None = code
+        else:
+            sent = None
         self.state = State.CLOSING
-        self._events.append(Failed(error))
+        self._events.append(Failed(error, sent))
+
+    @property
+    def failure_pending(self) -> bool:
+        """A protocol error was found and waits for ``commit_failure()``.
+
+        The events before it can be taken and answered first; nothing more is
+        read from the server meanwhile.
+        """
+        return self._pending_failure is not None
+
+    def commit_failure(self) -> None:
+        """Fail the connection for the pending protocol error, if there is one."""
+        if self._pending_failure is not None:
+            error, code, reason = self._pending_failure
+            self._pending_failure = None
+            self.fail(error, code, reason)
 
     @property
     def failed(self) -> bool:
@@ -275,6 +314,8 @@ class ClientProtocol:
                 if self._eof and (self._refusal is not None or _http_prefix(self._first_bytes)):
                     # h11 reports a premature end of stream as a protocol error.
                     self._handshake_failed(self._eof_during_handshake())
+                elif exc.error_status_hint == 431:
+                    self._handshake_failed(self._head_too_large())
                 else:
                     self._handshake_failed(self._not_http(exc))
                 return
@@ -332,17 +373,16 @@ class ClientProtocol:
         self._handshake_failed(InvalidStatus(self.request.url, cause, fix, response=response))
 
     def _not_http(self, exc: Exception | str) -> ConnectionFailed:
-        head = self._first_bytes
-        if head[:1] == b"\x15" or head[:2] == b"\x16\x03":
-            return InvalidHandshake(
-                self.request.url,
-                "the server answered with TLS, not HTTP",
-                "The port speaks TLS: use a wss:// URL.",
-            )
+        return not_http_error(self.request.url, self._first_bytes, exc)
+
+    def _head_too_large(self) -> ConnectionFailed:
         return InvalidHandshake(
             self.request.url,
-            f"the server's answer is not valid HTTP ({exc}); it began with {head[:40]!r}",
-            "Check that the URL points at a WebSocket (HTTP) server.",
+            f"the server's response head (status line and headers) is larger than "
+            f"{MAX_HEADER_SIZE // 1024} KiB, or never ends",
+            "A WebSocket server answers the upgrade with a few hundred bytes of headers: "
+            "check that the URL points at a WebSocket server and that no proxy in between "
+            "adds endless headers.",
         )
 
     def _eof_during_handshake(self) -> ConnectionFailed:
@@ -410,7 +450,8 @@ class ClientProtocol:
                     # wsproto reports a malformed frame as a CloseConnection
                     # event that leaves the state alone.
                     error = self._frame_error(event)
-                    self.fail(error, error.code, _wire_reason(error, event.reason or ""))
+                    reason = _wire_reason(error, event.reason or "")
+                    self._pending_failure = (error, error.code, reason)
                     return
                 self.close_received = (int(event.code), event.reason or "")
                 self.state = State.CLOSING

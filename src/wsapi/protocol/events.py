@@ -73,11 +73,13 @@ class CloseReceived:
 class Failed:
     """The client failed the connection (RFC 6455 section 7.1.7).
 
-    The Close frame with ``error.code`` is queued when one could still be sent;
-    the transport must flush it and close the TCP connection.
+    The Close frame with ``code`` is queued when one could still be sent
+    (``code`` is None when none could); the transport must flush it and close
+    the TCP connection.
     """
 
     error: WebSocketError
+    code: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,7 @@ import anyio
 from anyio.abc import ByteStream, TaskGroup
 
 from ..errors import (
+    CloseTimeout,
     ConnectionAborted,
     ConnectionFailed,
     ConnectionLost,
@@ -60,6 +61,8 @@ __all__ = ["Transport"]
 logger = logging.getLogger("wsapi")
 
 Deliver = Callable[[ProtocolEvent], Awaitable[None]]
+#: Waits until the application has handled the messages delivered so far.
+Settle = Callable[[], Awaitable[None]]
 
 #: How much one read asks for: large reads parse many frames per wake-up.
 READ_SIZE = 256 * 1024
@@ -94,6 +97,7 @@ class Transport:
         self._stream: ByteStream | None = None
         self._task_group: TaskGroup | None = None
         self._deliver: Deliver | None = None
+        self._settle: Settle | None = None
         self._pending: list[ProtocolEvent] = []
         self._open_scope: anyio.CancelScope | None = None
         self._abort_error: WebSocketError | None = None
@@ -210,11 +214,17 @@ class Transport:
         """The task group the connection's tasks (and close timer) will run in."""
         self._task_group = task_group
 
-    def start(self, deliver: Deliver) -> None:
-        """Start the reader, writer and keepalive tasks in the attached task group."""
+    def start(self, deliver: Deliver, settle: Settle | None = None) -> None:
+        """Start the reader, writer and keepalive tasks in the attached task group.
+
+        ``deliver`` takes each event in order; ``settle`` (if given) returns once
+        the application has handled the messages delivered so far: a protocol
+        error found after them waits for it, so replies precede the Close frame.
+        """
         task_group = self._task_group
         assert task_group is not None
         self._deliver = deliver
+        self._settle = settle
         if self.protocol.has_data_to_send:
             # Answers to frames that came in the same read as the 101.
             self._write_wanted.set()
@@ -267,9 +277,10 @@ class Transport:
         protocol, stream, deliver = self.protocol, self._stream, self._deliver
         try:
             with self._reader_scope:
-                for event in self._pending:
+                events, self._pending = self._pending, []
+                for event in events:
                     await self._handle(event, deliver)
-                self._pending = []
+                await self._fail_when_settled()
                 while protocol.state is not State.CLOSED:
                     if protocol.failed:
                         break
@@ -285,12 +296,26 @@ class Transport:
                         self._write_wanted.set()
                     for event in protocol.events_received():
                         await self._handle(event, deliver)
+                    await self._fail_when_settled()
         except Exception as exc:  # a bug, or a listener's BaseException-free error
             logger.exception("wsapi: unexpected error in the reader task")
             self._abort_error = self._abort_error or ConnectionLost(f"internal error: {exc!r}")
         finally:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(deliver)
+
+    async def _fail_when_settled(self) -> None:
+        """Commit a pending protocol error once the application answered what came before."""
+        protocol = self.protocol
+        if not protocol.failure_pending:
+            return
+        if self._settle is not None:
+            with anyio.move_on_after(self.close_timeout):
+                await self._settle()
+        protocol.commit_failure()
+        for event in protocol.events_received():
+            assert self._deliver is not None
+            await self._handle(event, self._deliver)
 
     async def _shutdown(self, deliver: Deliver) -> None:
         """Close the stream, then deliver what is left, ``Closed`` last."""
@@ -355,9 +380,9 @@ class Transport:
             if not self._close_started:
                 trace(">", "close", code=code, reason=event.reason, detail="echo")
         elif isinstance(event, Failed):
-            code = getattr(event.error, "code", None)
             trace("=", "error", detail=str(event.error))
-            trace(">", "close", code=code if isinstance(code, int) else None)
+            if event.code is not None:
+                trace(">", "close", code=None if event.code == 1005 else event.code)
         elif isinstance(event, Closed):
             if event.error is not None and not isinstance(event.error, ProtocolError):
                 trace("=", "error", detail=str(event.error))
@@ -427,7 +452,7 @@ class Transport:
         await anyio.sleep(self.close_timeout)
         if not self._closed.is_set():
             self.abort(
-                ConnectionLost(
+                CloseTimeout(
                     f"the server did not complete the closing handshake within "
                     f"close_timeout ({self.close_timeout:g} s)"
                 )

@@ -8,6 +8,8 @@ bounded by ``max_size`` messages of at most ``max_message_size`` bytes.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import anyio
 
@@ -30,6 +32,9 @@ class Inbox:
         self._discarding = False
         self._readable = anyio.Event()
         self._writable = anyio.Event()
+        self._readers = 0  # tasks waiting in get() on an empty inbox
+        self._bystanders = 0  # tasks waiting for the end without reading
+        self._settled = anyio.Event()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -58,10 +63,41 @@ class Inbox:
                 raise InboxClosed
             if self._readable.is_set():
                 self._readable = anyio.Event()
-            await self._readable.wait()
+            self._readers += 1
+            self._settled.set()
+            try:
+                await self._readable.wait()
+            finally:
+                self._readers -= 1
         item = self._items.popleft()
         self._writable.set()
         return item
+
+    async def settled(self) -> None:
+        """Wait until every item was taken and a reader asks for the next one.
+
+        The reader has then handled what it took (or nobody will read: the
+        inbox is closed or discarding).
+        """
+        while not (
+            self._closed
+            or self._discarding
+            or self._bystanders
+            or (self._readers and not self._items)
+        ):
+            if self._settled.is_set():
+                self._settled = anyio.Event()
+            await self._settled.wait()
+
+    @contextmanager
+    def not_reading(self) -> Iterator[None]:
+        """The application waits for the end without reading: ``settled()`` need not wait."""
+        self._bystanders += 1
+        self._settled.set()
+        try:
+            yield
+        finally:
+            self._bystanders -= 1
 
     def discard_new(self) -> None:
         """Nobody will read any more: drop new items instead of waiting for room.
@@ -70,9 +106,11 @@ class Inbox:
         """
         self._discarding = True
         self._writable.set()
+        self._settled.set()
 
     def close(self) -> None:
         """No more items will come; waiting readers wake up and drain."""
         self._closed = True
         self._readable.set()
         self._writable.set()
+        self._settled.set()
