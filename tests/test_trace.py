@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 import pytest
 
 import wsapi
+from tests.peers.scripted import Opcode, RawConnection, frame_bytes
 from wsapi.testing import HandshakeResponse, Request, ServerConnection, echo, serve
 from wsapi.trace import TraceEvent
 
@@ -83,6 +86,28 @@ async def test_a_failure_is_traced() -> None:
     assert events[-3].code == 403
     assert "403" in events[-2].detail
     assert events[-1].code == 1006
+
+
+async def test_a_protocol_failure_is_traced_once_with_the_close_sent(
+    scripted_server: Any,
+) -> None:
+    def script(conn: RawConnection) -> None:
+        conn.accept()
+        conn.send_raw(frame_bytes(Opcode.TEXT, b"x", rsv2=True))
+        conn.read_close()
+        conn.wait_eof()
+
+    events: list[TraceEvent] = []
+    server = scripted_server(script)
+    with anyio.fail_after(10):
+        async with wsapi.WebSocket(server.url(), trace=events.append) as ws:
+            close = await ws.wait_closed()
+    server.wait_scripts()
+    assert close.code == 1006
+    assert [e.kind for e in events].count("error") == 1
+    [sent] = [e for e in events if e.kind == "close"]
+    assert (sent.direction, sent.code) == (">", 1002)
+    assert sent.reason == "Reserved bit set unexpectedly"
 
 
 async def test_a_raising_callback_is_logged_and_ignored(caplog: pytest.LogCaptureFixture) -> None:

@@ -1,5 +1,5 @@
 # docs/examples/backpressure.py
-"""Flow control in both directions: bufferedAmount for sending, max_queue for receiving."""
+"""Flow control in both directions: drain() for sending, max_queue for receiving."""
 
 import asyncio
 
@@ -7,12 +7,12 @@ from wsapi import WebSocket
 from wsapi.testing import echo, serve
 
 
-async def send_politely(ws, chunks, high_water=256 * 1024):
-    """send() never blocks: watch bufferedAmount so memory stays bounded."""
+async def send_all(ws, chunks):
+    """send() never blocks: drain() waits while more than write_limit bytes are unsent."""
     for chunk in chunks:
-        while ws.bufferedAmount > high_water:
-            await asyncio.sleep(0.001)  # let the writer drain the queue
         ws.send(chunk)
+        await ws.drain()
+        assert ws.bufferedAmount <= 64 * 1024  # the default write_limit
 
 
 async def count_to(conn):
@@ -29,7 +29,7 @@ async def main() -> None:
         await ws.recv()  # the echo: our message has long been written
         print("bufferedAmount once written:", ws.bufferedAmount)
 
-        await send_politely(ws, [b"\x01" * 100_000] * 20)
+        await send_all(ws, [b"\x01" * 100_000] * 20)
         sizes = [len(await ws.recv()) for _ in range(20)]
         print("echoed back:", sum(sizes), "bytes")
 

@@ -14,7 +14,7 @@ async def never_answer(request):
 async def main() -> None:
     async with serve(echo, process_request=never_answer) as server:
         try:
-            async with WebSocket(server.url, open_timeout=0.5):
+            async with WebSocket(server.url, open_timeout=2):
                 pass  # not reached
         except OpenTimeout as exc:
             print(exc)

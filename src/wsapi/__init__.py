@@ -23,6 +23,7 @@ from .errors import (
     DNSError,
     DOMException,
     HostUnreachable,
+    InsecureRedirect,
     InvalidAccept,
     InvalidHandshake,
     InvalidStatus,
@@ -35,9 +36,19 @@ from .errors import (
     NotTLS,
     OpenTimeout,
     ProtocolError,
+    ProxyAuthRequired,
+    ProxyError,
+    ProxyInvalidResponse,
+    ProxyRefused,
+    ProxyTLSError,
+    ProxyTunnelFailed,
+    ProxyUnreachable,
+    RedirectLoop,
     RedirectReceived,
+    SOCKSError,
     TLSError,
     TLSRequired,
+    TooManyRedirects,
     UnexpectedExtension,
     UnexpectedSubprotocol,
     WebSocketError,
@@ -48,6 +59,7 @@ from .trace import TraceEvent
 from .version import __version__
 
 if TYPE_CHECKING:
+    from .reconnect import Reconnecting, reconnecting
     from .websocket import WebSocket
 
 __all__ = (
@@ -69,6 +81,7 @@ __all__ = (
     "Event",
     "EventTarget",
     "HostUnreachable",
+    "InsecureRedirect",
     "InvalidAccept",
     "InvalidHandshake",
     "InvalidStatus",
@@ -82,16 +95,28 @@ __all__ = (
     "NotTLS",
     "OpenTimeout",
     "ProtocolError",
+    "ProxyAuthRequired",
+    "ProxyError",
+    "ProxyInvalidResponse",
+    "ProxyRefused",
+    "ProxyTLSError",
+    "ProxyTunnelFailed",
+    "ProxyUnreachable",
+    "Reconnecting",
+    "RedirectLoop",
     "RedirectReceived",
+    "SOCKSError",
     "Response",
     "TLSError",
     "TLSRequired",
+    "TooManyRedirects",
     "TraceEvent",
     "UnexpectedExtension",
     "UnexpectedSubprotocol",
     "WebSocket",
     "WebSocketError",
     "__version__",
+    "reconnecting",
 )
 
 
@@ -102,8 +127,12 @@ def __getattr__(name: str) -> Any:
         from .websocket import WebSocket
 
         return WebSocket
+    if name in ("Reconnecting", "reconnecting"):
+        from . import reconnect
+
+        return getattr(reconnect, name)
     raise AttributeError(f"module 'wsapi' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | {"WebSocket"})
+    return sorted(set(globals()) | {"WebSocket", "Reconnecting", "reconnecting"})

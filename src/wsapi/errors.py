@@ -23,6 +23,9 @@ standard's error for a misuse of the API by the calling code; everything under
     │   │       └── CertificateUntrusted      self-signed, or signed by an unknown CA
     │   ├── InvalidStatus         the server answered the upgrade with a non-101 status (.response)
     │   │   └── RedirectReceived  a 3xx answer (.location)
+    │   │       ├── TooManyRedirects  more redirects than follow_redirects allows (.history)
+    │   │       │   └── RedirectLoop  a redirect back to a URL already requested
+    │   │       └── InsecureRedirect  a redirect from wss:// to ws://, never followed
     │   ├── InvalidHandshake      the 101 answer is not a valid WebSocket accept (.response)
     │   │   ├── InvalidUpgrade    missing or wrong Upgrade or Connection header
     │   │   ├── InvalidAccept     missing or wrong Sec-WebSocket-Accept
@@ -30,7 +33,15 @@ standard's error for a misuse of the API by the calling code; everything under
     │   │   ├── UnexpectedExtension    an extension that was not offered (.extension)
     │   │   └── NotHTTP           the answer is not (valid) HTTP
     │   │       └── TLSRequired   ws:// to a port that answers in TLS
-    │   └── ConnectionAborted     closed (by close() or the server) before the connection was open
+    │   ├── ConnectionAborted     closed (by close() or the server) before the connection was open
+    │   └── ProxyError            the proxy could not open a tunnel to the server (.proxy)
+    │       ├── ProxyRefused          nothing listens at the proxy's address
+    │       ├── ProxyUnreachable      the proxy's host name did not resolve, or no route to it
+    │       ├── ProxyTLSError         the TLS handshake with an https:// proxy failed
+    │       ├── ProxyAuthRequired     the proxy wants credentials, or refused them (.response)
+    │       ├── ProxyTunnelFailed     CONNECT answered with another status (.response)
+    │       ├── ProxyInvalidResponse  the proxy's answer is not HTTP (or not SOCKS5)
+    │       └── SOCKSError            the SOCKS5 proxy could not connect (.reply_code)
     ├── ProtocolError             the server broke RFC 6455 (.code: the close code sent)
     │   ├── InvalidUTF8           a text message is not valid UTF-8 (1007)
     │   └── MessageTooBig         a message exceeds max_message_size (1009)
@@ -65,6 +76,7 @@ __all__ = [
     "DNSError",
     "DOMException",
     "HostUnreachable",
+    "InsecureRedirect",
     "InvalidAccept",
     "InvalidHandshake",
     "InvalidStatus",
@@ -77,9 +89,19 @@ __all__ = [
     "NotTLS",
     "OpenTimeout",
     "ProtocolError",
+    "ProxyAuthRequired",
+    "ProxyError",
+    "ProxyInvalidResponse",
+    "ProxyRefused",
+    "ProxyTLSError",
+    "ProxyTunnelFailed",
+    "ProxyUnreachable",
+    "RedirectLoop",
     "RedirectReceived",
+    "SOCKSError",
     "TLSError",
     "TLSRequired",
+    "TooManyRedirects",
     "UnexpectedExtension",
     "UnexpectedSubprotocol",
     "WebSocketError",
@@ -150,8 +172,9 @@ class ConnectionFailed(WebSocketError):
     """The WebSocket connection could not be established.
 
     ``str()`` reads ``WebSocket connection to '<url>' failed: <cause>. <fix>``.
-    ``stage`` names where it failed: ``"dns"``, ``"tcp"``, ``"tls"``,
-    ``"http"`` (the upgrade request and its answer) or ``"open"``.
+    ``stage`` names where it failed: ``"dns"``, ``"proxy"`` (reaching the server
+    through a proxy), ``"tcp"``, ``"tls"``, ``"http"`` (the upgrade request and its
+    answer) or ``"open"``.
     """
 
     default_stage = "connect"
@@ -216,7 +239,7 @@ class HostUnreachable(NetworkError):
 class OpenTimeout(ConnectionFailed):
     """A stage of opening the connection took longer than ``open_timeout``.
 
-    ``stage`` says which: ``"dns"``, ``"tcp"``, ``"tls"`` or ``"http"``.
+    ``stage`` says which: ``"dns"``, ``"proxy"``, ``"tcp"``, ``"tls"`` or ``"http"``.
     """
 
     default_stage = "open"
@@ -331,8 +354,10 @@ class InvalidStatus(ConnectionFailed):
 
 
 class RedirectReceived(InvalidStatus):
-    """The server answered with a redirect (3xx); WebSocket clients do not follow them.
+    """The server answered with a redirect (3xx), which was not followed.
 
+    WebSocket clients do not follow redirects, unless ``follow_redirects`` says
+    so (and then only 301, 302, 303, 307 and 308 with a ``Location``).
     ``location`` is the ``Location`` header ("" when the server sent none).
     """
 
@@ -340,6 +365,36 @@ class RedirectReceived(InvalidStatus):
     def location(self) -> str:
         assert self.response is not None
         return self.response.header("Location") or ""
+
+
+class TooManyRedirects(RedirectReceived):
+    """More redirects than ``follow_redirects`` allows.
+
+    ``history`` is the chain of URLs (without credentials): the one given to
+    ``WebSocket`` first, then each ``Location`` followed, the one refused last.
+    ``response`` is the last redirect.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        cause: str,
+        fix: str = "",
+        *,
+        stage: str | None = None,
+        response: Response | None = None,
+        history: tuple[str, ...] = (),
+    ) -> None:
+        self.history = tuple(redact_url(href) for href in history)
+        super().__init__(url, cause, fix, stage=stage, response=response)
+
+
+class RedirectLoop(TooManyRedirects):
+    """A redirect back to a URL already requested: following more cannot help."""
+
+
+class InsecureRedirect(RedirectReceived):
+    """A redirect from ``wss://`` to ``ws://``: never followed (``location`` says where to)."""
 
 
 class InvalidHandshake(ConnectionFailed):
@@ -423,6 +478,121 @@ class ConnectionAborted(ConnectionFailed):
     default_stage = "http"
 
 
+class ProxyError(ConnectionFailed):
+    """The proxy between this client and the server could not open the way to it.
+
+    ``proxy`` is the proxy's URL without credentials (``http://proxy.example:3128``);
+    ``stage`` is ``"proxy"``. The subclasses name the causes a user fixes differently.
+
+    >>> error = ProxyRefused("ws://a/", "refused", proxy="http://u:pw@proxy.example:3128")
+    >>> (error.proxy, error.stage)
+    ('http://proxy.example:3128', 'proxy')
+    """
+
+    default_stage = "proxy"
+
+    def __init__(
+        self,
+        url: str,
+        cause: str,
+        fix: str = "",
+        *,
+        stage: str | None = None,
+        response: Response | None = None,
+        proxy: str = "",
+    ) -> None:
+        self.proxy = redact_url(proxy)
+        super().__init__(url, cause, fix, stage=stage, response=response)
+
+
+class ProxyRefused(ProxyError):
+    """Nothing accepts connections at the proxy's address: the proxy is not running there."""
+
+
+class ProxyUnreachable(ProxyError):
+    """The proxy's host name did not resolve, or its address could not be reached."""
+
+
+class ProxyTLSError(ProxyError):
+    """The TLS handshake with an ``https://`` proxy failed (its certificate, most often)."""
+
+
+class ProxyAuthRequired(ProxyError):
+    """The proxy wants credentials, or refused the ones in the proxy URL.
+
+    From an HTTP proxy, ``response`` is its 407 answer (401 from some proxies)
+    and ``challenge`` its ``Proxy-Authenticate`` header; from a SOCKS5 proxy,
+    ``response`` is None.
+    """
+
+    @property
+    def challenge(self) -> str:
+        """The ``Proxy-Authenticate`` header of the 407 answer ("" when there is none)."""
+        if self.response is None:
+            return ""
+        return self.response.header("Proxy-Authenticate") or ""
+
+
+class ProxyTunnelFailed(ProxyError):
+    """The HTTP proxy answered ``CONNECT`` with a status other than 2xx (and 401, 407).
+
+    ``response`` keeps the status, reason, headers and the start of the body;
+    ``status``, ``reason``, ``headers`` and ``body`` are shortcuts to it.
+    """
+
+    @property
+    def status(self) -> int:
+        assert self.response is not None
+        return self.response.status
+
+    @property
+    def reason(self) -> str:
+        assert self.response is not None
+        return self.response.reason
+
+    @property
+    def headers(self) -> tuple[tuple[str, str], ...]:
+        assert self.response is not None
+        return self.response.headers
+
+    @property
+    def body(self) -> Any:
+        """The body (its first 64 KiB), decoded: the JSON value when it is JSON, else text."""
+        assert self.response is not None
+        return _decode_body(self.response)
+
+
+class ProxyInvalidResponse(ProxyError):
+    """The proxy's answer is not HTTP (or not SOCKS5), or it hung up without answering.
+
+    Usually a proxy URL with the wrong scheme (``http://`` for a SOCKS proxy, or
+    the reverse) or the wrong port.
+    """
+
+
+class SOCKSError(ProxyError):
+    """The SOCKS5 proxy could not (or would not) connect to the server.
+
+    ``reply_code`` is the proxy's reply (RFC 1928, section 6): 1 general failure,
+    2 not allowed by its rules, 3 network unreachable, 4 host unreachable,
+    5 connection refused, 6 TTL expired, 7 command or 8 address type not supported.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        cause: str,
+        fix: str = "",
+        *,
+        stage: str | None = None,
+        response: Response | None = None,
+        proxy: str = "",
+        reply_code: int = 1,
+    ) -> None:
+        self.reply_code = reply_code
+        super().__init__(url, cause, fix, stage=stage, response=response, proxy=proxy)
+
+
 class ProtocolError(WebSocketError):
     """The server broke RFC 6455; the connection was failed.
 
@@ -470,10 +640,14 @@ class ConnectionClosed(WebSocketError):
     the connection failed, ``__cause__`` is the error that failed it.
     """
 
-    def __init__(self, code: int, reason: str = "", wasClean: bool = False) -> None:
+    def __init__(
+        self, code: int, reason: str = "", wasClean: bool = False, *, unsent: int = 0
+    ) -> None:
         self.code = code
         self.reason = reason
         self.wasClean = wasClean
+        #: Messages passed to ``send()`` that were never written (see ``CloseEvent.unsent``).
+        self.unsent = unsent
         super().__init__(str(self))
 
     def __str__(self) -> str:
@@ -481,4 +655,7 @@ class ConnectionClosed(WebSocketError):
         text = f"WebSocket connection closed {how} with code {self.code}"
         if self.reason:
             text += f" ({self.reason})"
+        if self.unsent:
+            plural = "s" if self.unsent != 1 else ""
+            text += f"; {self.unsent} message{plural} passed to send() never left"
         return text

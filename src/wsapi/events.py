@@ -77,7 +77,7 @@ class Event:
         fields = [f"type={self.type!r}"]
         for name, always in self._repr_fields:
             value = getattr(self, name)
-            if always or value != "":
+            if always or (value != "" and value != 0):
                 fields.append(f"{name}={_short(value)}")
         return f"{self.__class__.__name__}({', '.join(fields)})"
 
@@ -106,20 +106,33 @@ class MessageEvent(Event):
 class CloseEvent(Event):
     """The connection closed with ``code`` and ``reason``; ``wasClean`` if by a closing handshake.
 
+    ``unsent`` (a wsapi addition) counts the messages ``send()`` accepted that
+    were never written to the network: 0 after a clean close.
+
     >>> CloseEvent("close", code=1000, wasClean=True)
     CloseEvent(type='close', code=1000, wasClean=True)
     """
 
-    __slots__ = ("code", "reason", "wasClean")
-    _repr_fields = (("code", True), ("reason", False), ("wasClean", True))
+    __slots__ = ("code", "reason", "unsent", "wasClean")
+    _repr_fields = (("code", True), ("reason", False), ("wasClean", True), ("unsent", False))
 
     def __init__(
-        self, type: str, *, code: int = 0, reason: str = "", wasClean: bool = False
+        self,
+        type: str,
+        *,
+        code: int = 0,
+        reason: str = "",
+        wasClean: bool = False,
+        unsent: int = 0,
     ) -> None:
         super().__init__(type)
         self.code = code
         self.reason = reason
         self.wasClean = wasClean
+        #: wsapi: how many messages passed to ``send()`` were never written to
+        #: the network (the standard has no such field; ``bufferedAmount`` has
+        #: their size).
+        self.unsent = unsent
 
 
 class ErrorEvent(Event):

@@ -33,7 +33,8 @@ class TraceEvent:
 
     ``kind`` is one of: ``stage`` (``detail`` names it: ``dns``, ``tcp``,
     ``tls``, ``http``), ``request`` and ``response`` (``headers``; ``code``
-    is the HTTP status of a response), ``text``, ``binary``, ``ping``,
+    is the HTTP status of a response), ``redirect`` (``follow_redirects`` followed
+    one: ``code`` is its status, ``detail`` the next URL), ``text``, ``binary``, ``ping``,
     ``pong``, ``close`` (``code`` and ``reason``; ``code`` None for a Close
     without one), ``open``, ``error`` (``detail`` is the message) and
     ``closed`` (the code and reason the application sees).

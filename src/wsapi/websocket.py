@@ -15,6 +15,7 @@ import ssl as _ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from os import PathLike
 from types import TracebackType
 from typing import Literal
 
@@ -39,6 +40,8 @@ from .protocol.events import (
     ProtocolEvent,
 )
 from .protocol.handshake import HandshakeRequest
+from .protocol.proxy import proxy_option, unix_socket_option
+from .protocol.redirects import redirect_limit
 from .protocol.url import WebSocketURL, parse_url, validate_protocols
 from .trace import TraceEvent, Tracer
 from .transport.connection import Transport
@@ -98,6 +101,11 @@ class WebSocket(EventTarget):
         user_agent: str | None = None,
         max_queue: int = 16,
         trace: Callable[[TraceEvent], object] | None = None,
+        proxy: str | Literal[True] | None = True,
+        proxy_ssl: _ssl.SSLContext | None = None,
+        unix_socket: str | PathLike[str] | None = None,
+        follow_redirects: bool | int = False,
+        write_limit: int = 64 * 1024,
     ) -> None:
         super().__init__()
         if not isinstance(url, str):
@@ -117,12 +125,21 @@ class WebSocket(EventTarget):
             raise ValueError("max_message_size must be a positive int or None")
         if compression not in ("deflate", None):
             raise ValueError(f"compression must be 'deflate' or None, not {compression!r}")
+        if isinstance(write_limit, bool) or not isinstance(write_limit, int) or write_limit < 0:
+            raise ValueError("write_limit must be an int >= 0 (bytes)")
+        self._write_limit = write_limit
         if not isinstance(max_queue, int) or max_queue < 1:
             raise ValueError("max_queue must be a positive int")
         if ssl is not None and not isinstance(ssl, _ssl.SSLContext):
             raise TypeError("ssl must be an ssl.SSLContext or None")
-        if ssl is not None and not parsed.secure:
+        max_redirects = redirect_limit(follow_redirects)
+        # With follow_redirects, ssl= may serve the wss:// URLs a ws:// one redirects to.
+        if ssl is not None and not parsed.secure and not max_redirects:
             raise ValueError(f"ssl= was given for a ws:// URL ({parsed.href}): use wss://")
+        unix_path = unix_socket_option(unix_socket)
+        proxy_setting = proxy_option(proxy, unix_socket=unix_path)
+        if proxy_ssl is not None and not isinstance(proxy_ssl, _ssl.SSLContext):
+            raise TypeError("proxy_ssl must be an ssl.SSLContext or None")
 
         self._url = parsed
         self._origin = f"{'wss' if parsed.secure else 'ws'}://{parsed.host}"
@@ -140,7 +157,7 @@ class WebSocket(EventTarget):
             self._protocol = ClientProtocol(request, max_message_size=max_message_size)
         except ValueError as exc:
             raise ValueError(str(exc)) from None
-        context = (ssl or default_ssl_context()) if parsed.secure else None
+        context = (ssl or default_ssl_context()) if parsed.secure else ssl
         if trace is not None and not callable(trace):
             raise TypeError("trace must be a callable taking a wsapi.trace.TraceEvent")
         self._tracer = None if trace is None else Tracer(trace, time.monotonic)
@@ -153,6 +170,10 @@ class WebSocket(EventTarget):
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
             trace=self._tracer,
+            proxy=proxy_setting,
+            proxy_ssl=proxy_ssl,
+            unix_socket=unix_path,
+            max_redirects=max_redirects,
         )
         self._max_queue = max_queue
         # anyio's primitives need a running event loop: __aenter__ creates them.
@@ -161,6 +182,7 @@ class WebSocket(EventTarget):
         self._ready_state: int = WebSocket.CONNECTING
         self._binary_type = "bytes"
         self._dropped = 0  # bytes passed to send() once closing: never sent
+        self._dropped_messages = 0
         self._task_group: TaskGroup | None = None
         self._entered = False
         self._close_event: CloseEvent | None = None
@@ -172,6 +194,15 @@ class WebSocket(EventTarget):
     def url(self) -> str:
         """The normalised URL (``http``/``https`` became ``ws``/``wss``)."""
         return self._url.href
+
+    @property
+    def final_url(self) -> str:
+        """The URL of the last upgrade request: ``url``, unless redirects were followed.
+
+        ``url`` stays the URL given to the constructor, as the standard says;
+        with ``follow_redirects``, ``final_url`` is where the connection went.
+        """
+        return self._transport.url.href
 
     @property
     def readyState(self) -> int:
@@ -248,6 +279,7 @@ class WebSocket(EventTarget):
         else:
             raise TypeError(f"send() takes str or bytes-like data, not {type(data).__name__}")
         self._dropped += size
+        self._dropped_messages += 1
 
     def ping(self, data: str | bytes = b"") -> None:
         """Send a ping frame now (as Node's ``ws.ping()``); the pong is handled for you.
@@ -313,6 +345,7 @@ class WebSocket(EventTarget):
         try:
             await self._transport.open()
         except BaseException as exc:
+            self._use_last_request()
             error: WebSocketError
             if isinstance(exc, ConnectionFailed):
                 error = exc
@@ -326,6 +359,7 @@ class WebSocket(EventTarget):
                 await self._finish(1006, "", False, error)
             await self._close_task_group()
             raise
+        self._use_last_request()
         self._transport.attach(self._task_group)
         if self._ready_state == WebSocket.CONNECTING:
             self._ready_state = WebSocket.OPEN
@@ -334,8 +368,14 @@ class WebSocket(EventTarget):
                     "=", "open", detail=f"protocol={self.protocol!r} extensions={self.extensions!r}"
                 )
             await self._dispatch(Event("open"))
-        self._transport.start(self._deliver, self._settle)
+        self._transport.start(self._deliver, self._settle, self._deliver_now)
         return self
+
+    def _use_last_request(self) -> None:
+        """After redirects, the connection is the last request's: its protocol and origin."""
+        self._protocol = self._transport.protocol
+        final = self._transport.url
+        self._origin = f"{'wss' if final.secure else 'ws'}://{final.host}"
 
     async def __aexit__(
         self,
@@ -391,6 +431,12 @@ class WebSocket(EventTarget):
         elif isinstance(event, Closed):
             await self._finish(event.code, event.reason, event.was_clean, event.error)
 
+    def _deliver_now(self, data: str | bytes) -> bool:
+        """A message received on the inline path: queued at once, unless it needs awaiting."""
+        if self._has_listeners("message"):
+            return False
+        return self._inbox.put_nowait(data)
+
     async def _settle(self) -> None:
         """Return once the application has read and answered the messages delivered so far.
 
@@ -410,7 +456,10 @@ class WebSocket(EventTarget):
         self._ready_state = WebSocket.CLOSED
         self._close_error = error
         self._inbox.close()
-        close_event = CloseEvent("close", code=code, reason=reason, wasClean=was_clean)
+        unsent = self._transport.unsent_messages + self._dropped_messages
+        close_event = CloseEvent(
+            "close", code=code, reason=reason, wasClean=was_clean, unsent=unsent
+        )
         self._close_event = close_event
         self._closed.set()
         if not was_clean:
@@ -447,7 +496,7 @@ class WebSocket(EventTarget):
     def _connection_closed(self) -> ConnectionClosed:
         event = self._close_event
         assert event is not None
-        return ConnectionClosed(event.code, event.reason, event.wasClean)
+        return ConnectionClosed(event.code, event.reason, event.wasClean, unsent=event.unsent)
 
     def __aiter__(self) -> WebSocket:
         return self
@@ -459,6 +508,22 @@ class WebSocket(EventTarget):
             if exc.wasClean:
                 raise StopAsyncIteration from None
             raise
+
+    async def drain(self) -> None:
+        """Wait until ``bufferedAmount`` is at most ``write_limit`` (64 KiB by default).
+
+        ``send()`` never blocks; a producer faster than the network awaits this
+        after sending to keep memory bounded. Raises ``ConnectionClosed`` when
+        the connection closes with data unsent (or ``send()`` dropped some), and
+        ``DOMException("InvalidStateError")`` before ``async with``.
+        """
+        if not self._entered or self._ready_state == WebSocket.CONNECTING:
+            raise _not_open()
+        if await self._transport.drain(self._write_limit) and not self._dropped:
+            return
+        # Written never, or dropped by send() once closing: report it at the end.
+        await self._closed.wait()
+        raise self._connection_closed()
 
     async def wait_closed(self) -> CloseEvent:
         """Wait until the connection is closed; return the ``close`` event."""

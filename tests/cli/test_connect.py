@@ -422,6 +422,30 @@ def test_ping_timeout(scripted_server: Callable[..., ScriptedServer]) -> None:
     assert "keepalive ping within ping_timeout (0.2 s)" in run.stderr
 
 
+def test_a_keepalive_timeout_shows_the_close_code_sent(
+    scripted_server: Callable[..., ScriptedServer],
+) -> None:
+    # The timeline shows the Close frame as it went on the wire: 1011, not "(no code)".
+    wire: list[int | None] = []
+
+    def never_pongs(conn: RawConnection) -> None:
+        conn.accept()
+        close = conn.read_close()
+        assert close is not None
+        wire.append(close[0])
+        conn.wait_eof(timeout=5)
+
+    server = scripted_server(never_pongs)
+    args = ["connect", server.url("/"), "--ping-interval", "0.1", "--ping-timeout", "0.2"]
+    jsonl, human = wsapi_all([*args, "--jsonl"], args)
+    server.wait_scripts()
+    assert wire == [1011, 1011]
+    for run in (jsonl, human):
+        assert run.returncode == 4, run.stderr
+    assert [close["code"] for close in jsonl.frames(">", "close")] == [1011]
+    assert re.search(r"^ +\d+\.\d ms  > close    1011 internal error", human.stdout, re.M)
+
+
 def test_server_pings_are_answered_and_shown(websockets_server: WebsocketsServer) -> None:
     run = wsapi("connect", websockets_server.url("/ping?count=2"), "--count", "1", "--jsonl")
     assert run.returncode == 0, run.stderr

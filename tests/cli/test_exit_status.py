@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shlex
 import signal
 import ssl
 import subprocess
@@ -69,6 +70,52 @@ def test_a_refused_connection_exits_3_with_the_library_message() -> None:
         f"wsapi: hint: `wsapi doctor {url}` checks each stage of the connection "
         "(DNS, TCP, TLS, HTTP upgrade) and says which one fails."
     )
+
+
+def hinted_doctor(stderr: str) -> list[str]:
+    """The ``wsapi doctor`` command line the hint suggests, as arguments."""
+    [hint] = [line for line in stderr.splitlines() if line.startswith("wsapi: hint: ")]
+    command = hint.split("`")[1]
+    words = shlex.split(command)
+    assert words[:2] == ["wsapi", "doctor"]
+    return words[2:]
+
+
+def test_the_doctor_hint_repeats_the_connection_options(tmp_path: Path) -> None:
+    pem = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(pem))
+    port = free_port()
+    run = wsapi(
+        "connect", f"wss://bob:hunter2@127.0.0.1:{port}/chat", "--query", "room=the lobby",
+        "-H", "X-Tenant: blue", "-H", "Authorization: Bearer s3cret", "--cookie", "sid=42",
+        "-s", "chat.v1", "-s", "chat.v2", "--origin", "https://app.example",
+        "--user-agent", "", "--no-compression", "--cacert", str(pem),
+    )  # fmt: skip
+    assert run.returncode == 3
+    for secret in ("bob", "hunter2", "s3cret", "sid=42"):
+        assert secret not in run.stderr
+    assert hinted_doctor(run.stderr) == [
+        f"wss://127.0.0.1:{port}/chat?room=the+lobby",
+        "-H", "X-Tenant: blue", "-s", "chat.v1", "-s", "chat.v2",
+        "--origin", "https://app.example", "--user-agent", "", "--no-compression",
+        "--cacert", str(pem),
+    ]  # fmt: skip
+    assert run.stderr.rstrip().endswith(
+        "and says which one fails (add the URL's user:password, the Authorization header "
+        "and the Cookie header to it: secrets are not shown here)."
+    )
+    # The hint is a command line wsapi doctor takes: it checks, and fails at TCP.
+    doctor = wsapi("doctor", *hinted_doctor(run.stderr))
+    assert doctor.returncode == 1, doctor.stderr
+    assert "  FAIL  TCP connect" in doctor.stdout
+
+
+def test_the_doctor_hint_with_show_secrets_and_insecure() -> None:
+    url = f"wss://127.0.0.1:{free_port()}/"
+    run = wsapi("connect", url, "-H", "Authorization: Bearer s3cret", "-k", "--show-secrets")
+    assert run.returncode == 3
+    assert hinted_doctor(run.stderr) == [url, "-H", "Authorization: Bearer s3cret", "--insecure"]
+    assert "secrets are not shown" not in run.stderr
 
 
 def test_a_refused_upgrade_exits_3_with_the_library_message(

@@ -9,6 +9,7 @@ screen, in tmux, to check that incoming events do not garble the line being type
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import tempfile
 import termios
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -119,6 +121,78 @@ def test_the_server_closing_ends_the_prompt(websockets_server: WebsocketsServer,
         term.expect(r"< binary +4 B\n +0000  00 00 00 01")
         term.expect(r"= closed +1000 normal closure")
         assert_terminal_restored(term.terminal_flags())
+
+
+LEFT, RIGHT = "\x1b[D", "\x1b[C"
+CTRL_A, CTRL_E, BACKSPACE = "\x01", "\x05", "\x7f"
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_files_bad_json_and_line_editing(
+    websockets_server: WebsocketsServer, mode: str, tmp_path: Path
+) -> None:
+    blob = tmp_path / "blob.bin"
+    blob.write_bytes(b"\x00\x01FILE")
+    note = tmp_path / "note.txt"
+    note.write_text("from a file", encoding="utf-8")
+    with pty_session("connect", websockets_server.url("/echo"), *mode_args(mode)) as term:
+        term.expect("Connected")
+        term.prompt(f"/file {blob}\r")
+        term.expect(r"> binary +6 B\n +0000  00 01 46 49 4c 45 +\|\.\.FILE\|")
+        term.expect(r"< binary +6 B\n +0000  00 01 46 49 4c 45 +\|\.\.FILE\|")
+        term.prompt(f"/textfile {note}\r")
+        term.expect(r"< text +11 B  from a file")
+        term.prompt(f"/file {tmp_path / 'missing.bin'}\r")
+        term.expect(r"wsapi: cannot read .*missing\.bin")
+        term.prompt("/json {broken\r")
+        term.expect("wsapi: not valid JSON")
+        # Editing: arrows, Ctrl-A (start), Ctrl-E (end), backspace.
+        term.prompt("helo wrld" + LEFT * 3 + "o" + CTRL_A + RIGHT * 3 + "l" + CTRL_E + "!!")
+        term.type(BACKSPACE + "\r")
+        term.expect(r"> text +12 B  hello world!\n")
+        term.expect(r"< text +12 B  hello world!\n")
+        term.prompt(CTRL_D)
+        assert term.wait() == 0
+        assert_terminal_restored(term.terminal_flags())
+
+
+def test_the_plain_prompt_when_prompt_toolkit_is_missing(
+    websockets_server: WebsocketsServer, tmp_path: Path
+) -> None:
+    # A prompt_toolkit that cannot be imported stands for one that is not installed.
+    fake = tmp_path / "prompt_toolkit"
+    fake.mkdir()
+    (fake / "__init__.py").write_text('raise ImportError("not installed (this test)")\n')
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    url = websockets_server.url("/echo")
+    with pty_session("connect", url, "--ping-interval", "0", PYTHONPATH=path) as term:
+        term.expect("Connected")
+        term.prompt("hello\r")
+        term.expect(r"< text +5 B  hello\n")
+        term.prompt("ag" + LEFT + "g" + CTRL_A + "ag\r")  # readline's editing
+        term.expect(r"< text +5 B  agagg\n")
+        term.prompt(UP * 2 + "\r")  # and its history
+        term.expect(r"< text +5 B  hello\n")
+        term.prompt(CTRL_D)
+        assert term.wait() == 0
+        term.expect(r"= closed +1000 normal closure")
+        assert "Traceback" not in term.text and "prompt_toolkit" not in term.text
+        assert_terminal_restored(term.terminal_flags())
+
+
+def test_colours_on_a_terminal_only(websockets_server: WebsocketsServer) -> None:
+    url = websockets_server.url("/close")
+    with pty_session("connect", url, "--no-stdin") as term:
+        assert term.wait() == 0
+        assert "\x1b[32m< close   \x1b[0m 1000 normal closure" in term.output
+        assert re.search(r"\x1b\[2m +\d+\.\d ms\x1b\[0m  ", term.output)
+    for off in ({"NO_COLOR": "1"}, {"args": "--color=never"}):
+        args = [off["args"]] if "args" in off else []
+        env = {} if args else off
+        with pty_session("connect", url, "--no-stdin", *args, **env) as term:
+            assert term.wait() == 0
+            assert "= closed   1000 normal closure" in term.text
+            assert "\x1b" not in term.output, off
 
 
 # -- the screen, rendered by tmux ---------------------------------------------------------

@@ -146,6 +146,27 @@ def test_replay_to_the_recorded_url_with_secrets_given_again(
     assert seen["x-tenant"] == "blue"
 
 
+def test_replay_options_replace_the_recorded_request(
+    websockets_server: WebsocketsServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "session.jsonl"
+    assert record_session(websockets_server, path).returncode == 5
+    run = wsapi(
+        "replay", str(path), "--timing", websockets_server.url("/headers"), "--query", "v=2",
+        "-s", "chat.v2", "--origin", "https://other.example", "--compression",
+        "-H", "X-Tenant: green", "--user-agent", "replayer/1", "--count", "1", "--jsonl",
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    request = next(r for r in run.records() if r["kind"] == "request")
+    assert request["target"] == "/headers?v=2"
+    seen = json.loads(run.frames("<", "text")[0]["text"])
+    assert seen["sec-websocket-protocol"] == "chat.v2"
+    assert seen["origin"] == "https://other.example"
+    assert seen["sec-websocket-extensions"].startswith("permessage-deflate")
+    assert seen["x-tenant"] == "green"  # replaced, not sent twice
+    assert seen["user-agent"] == "replayer/1"
+
+
 def transcript(path: Path, messages: list[tuple[float, str]], close_at: float) -> None:
     """A hand-written transcript: the connection opens at 100 ms, texts at the given times."""
     lines: list[dict[str, Any]] = [

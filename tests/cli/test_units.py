@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from tests.cli.helpers import wsapi, wsapi_all
 from tests.peers.websockets_server import WebsocketsServer
 from wsapi.cli import exit_codes
 from wsapi.cli.commands import Close, CommandError, Help, Outgoing, parse_line
+from wsapi.cli.interactive import have_prompt_toolkit
 from wsapi.cli.options import headers_from, ssl_context, with_query
 from wsapi.cli.timeline import (
     INDENT,
@@ -342,6 +346,18 @@ def test_help_lists_the_commands() -> None:
         assert option in run.stdout
     replay = wsapi("replay", "--help")
     assert replay.returncode == 0 and "--timing" in replay.stdout
+
+
+def test_have_prompt_toolkit(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert have_prompt_toolkit() == (importlib.util.find_spec("prompt_toolkit") is not None)
+    monkeypatch.setitem(sys.modules, "prompt_toolkit", None)  # not installed
+    assert not have_prompt_toolkit()
+    old = types.ModuleType("prompt_toolkit")
+    old.__version__ = "2.0.10"  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "prompt_toolkit", old)
+    patch = types.ModuleType("prompt_toolkit.patch_stdout")
+    monkeypatch.setitem(sys.modules, "prompt_toolkit.patch_stdout", patch)
+    assert not have_prompt_toolkit()  # the extra asks for prompt_toolkit 3
 
 
 def test_argparse_namespace_is_what_handlers_get() -> None:

@@ -1078,7 +1078,7 @@ class TestClosing:
         client = open_client()
         error = KeepaliveTimeout("no pong within ping_timeout")
         client.fail(error, 1011, "keepalive ping timeout")
-        assert client.events_received() == [Failed(error, 1011)]
+        assert client.events_received() == [Failed(error, 1011, "keepalive ping timeout")]
         assert sent_close(client) == (1011, "keepalive ping timeout")
         assert client.state is State.CLOSING
         assert client.failed

@@ -52,7 +52,7 @@ def test_redirects_name_the_location(status: int) -> None:
     _, fix = explain_status(response)
     assert fix == (
         "The server redirects to wss://new.example.com/ws: connect to the new URL "
-        "(WebSocket clients do not follow redirects)."
+        "(WebSocket clients do not follow redirects unless asked: follow_redirects=True)."
     )
 
 

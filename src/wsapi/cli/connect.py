@@ -164,5 +164,7 @@ def run_connect(args: argparse.Namespace) -> int:
         timeline=timeline,
         save=args.save,
         show_secrets=args.show_secrets,
+        cacert=args.cacert,
+        insecure=args.insecure,
     )
     return run_session(config, console)

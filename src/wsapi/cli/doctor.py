@@ -6,6 +6,10 @@ first stage that fails, the error a ``WebSocket`` would raise and the fix.
 ``--json`` prints the same report as one JSON document. The exit status is 0
 when every stage passed, 1 when one failed, 2 for a usage error.
 
+The connection options are ``wsapi connect``'s, parsed by the same code
+(``options.add_connection_options``): headers, query, cookies, subprotocols,
+Origin, User-Agent, TLS, compression and the open, ping and close timeouts.
+
 Credentials never appear: ``Authorization`` and ``Cookie`` values and the
 user:password of the URL are redacted, and anything the server sent is
 printed with its control characters escaped.
@@ -15,13 +19,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
-import ssl
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from ..errors import ConnectionFailed, DOMException
+from .options import (
+    UsageError,
+    _positive_seconds,
+    add_connection_options,
+    headers_from,
+    ssl_context,
+    with_query,
+)
 
 __all__ = ["add_doctor_parser", "render", "run_doctor"]
 
@@ -30,55 +42,54 @@ OK, FAILED, USAGE = 0, 1, 2
 _MARKS = {"ok": "ok  ", "failed": "FAIL", "skipped": "skip"}
 _CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
+#: ``wsapi connect``'s defaults for the timeouts (the doctor's own unless --timeout).
+_DEFAULT_TIMEOUTS = {"open_timeout": 10.0, "ping_timeout": 20.0, "close_timeout": 10.0}
+
+DESCRIPTION = """\
+Check a WebSocket URL stage by stage: URL, DNS, TCP connect, TLS, HTTP upgrade,
+WebSocket open, a ping round trip and the closing handshake. Prints a line per
+stage with its time, and the fix for the first failure.
+
+The connection options are those of `wsapi connect`: give the same ones to
+check the same request.
+"""
+
+EPILOG = """\
+exit status: 0 every stage passed; 1 a stage failed; 2 usage error.
+
+examples:
+  wsapi doctor wss://example.com/chat -H 'Authorization: Bearer TOKEN' -s chat.v1
+  wsapi doctor wss://localhost:8443/ --cacert ca.pem --json
+"""
+
 
 def add_doctor_parser(commands: Any) -> None:
     """Add the ``doctor`` subcommand to ``commands`` (argparse's subparsers)."""
-    parser = commands.add_parser(
+    parser: argparse.ArgumentParser = commands.add_parser(
         "doctor",
         help="check a WebSocket URL stage by stage (DNS, TCP, TLS, upgrade, ping, close) "
         "and say what to fix",
-        description="Check a WebSocket URL stage by stage: URL, DNS, TCP connect, TLS, HTTP "
-        "upgrade, WebSocket open, a ping round trip and the closing handshake. Prints a line "
-        "per stage with its time, and the fix for the first failure. Exit status: 0 when "
-        "every stage passed, 1 when one failed, 2 for a usage error.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("url", help="the ws://, wss://, http:// or https:// URL to check")
-    parser.add_argument(
-        "-H",
-        "--header",
-        dest="headers",
-        action="append",
-        default=[],
-        metavar="'NAME: VALUE'",
-        help="add a header to the upgrade request (repeatable); credentials are not printed",
+    # One ping and no message: keepalive and --max-size do not apply.
+    group = add_connection_options(parser, exclude=("--ping-interval", "--max-size"))
+    group.add_argument(  # the doctor's first spelling of -p, kept working
+        "--protocol", dest="subprotocols", action="append", help=argparse.SUPPRESS
     )
-    parser.add_argument(
-        "-p",
-        "--protocol",
-        dest="protocols",
-        action="append",
-        default=[],
-        metavar="SUBPROTOCOL",
-        help="offer this subprotocol (repeatable)",
-    )
-    parser.add_argument("--origin", help="send this Origin header (none is sent by default)")
-    parser.add_argument(
-        "--cafile",
-        help="trust the CA certificates in this PEM file (default: certifi's roots)",
-    )
-    parser.add_argument(
+    group.add_argument(
         "--timeout",
-        type=float,
-        default=10.0,
+        type=_positive_seconds,
         metavar="SECONDS",
-        help="how long each stage may take (default: 10)",
+        help="sets --open-timeout, --ping-timeout and --close-timeout at once (those "
+        "given as well win)",
     )
-    parser.add_argument(
-        "--no-compression",
-        action="store_true",
-        help="do not offer permessage-deflate",
-    )
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    # None: not given, so that --timeout can stand for them (see _timeouts).
+    parser.set_defaults(**dict.fromkeys(_DEFAULT_TIMEOUTS))
+    output = parser.add_argument_group("output")
+    output.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument(
         "--backend",
         choices=("asyncio", "trio"),
@@ -87,45 +98,54 @@ def add_doctor_parser(commands: Any) -> None:
     )
 
 
+def _timeouts(args: argparse.Namespace) -> dict[str, float]:
+    """The open, ping and close timeouts for ``diagnose`` (0 on the command line: none)."""
+    limits = {}
+    for name, default in _DEFAULT_TIMEOUTS.items():
+        given = getattr(args, name)
+        if given is None:
+            given = default if args.timeout is None else args.timeout
+        limits[name] = math.inf if given == 0 else float(given)
+    return limits
+
+
 def run_doctor(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     """Run ``wsapi doctor`` with parsed ``args``; return the exit status."""
     import anyio
 
     from ..diagnostics import diagnose
+    from ..diagnostics.doctor import USER_AGENT
 
-    headers: list[tuple[str, str]] = []
-    for header in args.headers:
-        name, colon, value = header.partition(":")
-        if not colon or not name.strip():
-            print(f"wsapi doctor: -H needs 'Name: value', not {header!r}", file=sys.stderr)
-            return USAGE
-        headers.append((name.strip(), value.strip()))
-    if args.timeout <= 0:
-        print("wsapi doctor: --timeout must be positive", file=sys.stderr)
+    def warn(text: str) -> None:
+        print(text, file=sys.stderr)
+
+    try:
+        url = with_query(args.url, args.query)
+        context = ssl_context(url, args.cacert, args.insecure, warn)
+    except UsageError as exc:
+        print(f"wsapi doctor: error: {exc}", file=sys.stderr)
         return USAGE
-    context = None
-    if args.cafile:
-        try:
-            context = ssl.create_default_context(cafile=args.cafile)
-        except (OSError, ssl.SSLError) as exc:
-            print(f"wsapi doctor: cannot load --cafile {args.cafile}: {exc}", file=sys.stderr)
-            return USAGE
     if args.backend == "trio":
         try:
             import trio  # noqa: F401
         except ImportError:
             print("wsapi doctor --backend trio needs trio: pip install trio", file=sys.stderr)
             return USAGE
+    timeouts = _timeouts(args)
+    user_agent = USER_AGENT if args.user_agent is None else (args.user_agent or None)
 
     async def check() -> Any:
         return await diagnose(
-            args.url,
-            headers=headers,
-            protocols=args.protocols or None,
+            url,
+            headers=headers_from(args.headers, args.cookies),
+            protocols=args.subprotocols or None,
             origin=args.origin,
             ssl_context=context,
-            stage_timeout=args.timeout,
-            compression=not args.no_compression,
+            # Each stage of the opening within open_timeout, and all of them together.
+            stage_timeout=timeouts["open_timeout"],
+            compression=args.compression is not False,
+            user_agent=user_agent,
+            **timeouts,
         )
 
     report = anyio.run(check, backend=args.backend)

@@ -14,7 +14,7 @@ message per line.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import math
 import os
 import shutil
@@ -246,8 +246,18 @@ def plain_prompt_reader(console: Console, prompt: str = PROMPT) -> ReadLine:
 
 
 def have_prompt_toolkit() -> bool:
-    """Whether the ``wsapi[cli]`` extra (prompt_toolkit) is installed."""
-    return importlib.util.find_spec("prompt_toolkit") is not None
+    """Whether the ``wsapi[cli]`` extra (prompt_toolkit 3) is installed and imports.
+
+    Anything else (not installed, an older version, a broken install) means
+    the plain prompt, not a crash.
+    """
+    try:
+        module = importlib.import_module("prompt_toolkit")
+        importlib.import_module("prompt_toolkit.patch_stdout")
+        major = int(str(module.__version__).split(".")[0])
+    except Exception:
+        return False
+    return major >= 3
 
 
 async def prompt_toolkit_loop(

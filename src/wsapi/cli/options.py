@@ -1,8 +1,9 @@
-"""Command-line options shared by ``wsapi connect`` and ``wsapi replay``, and what they build.
+"""Command-line options shared by ``wsapi connect``, ``replay`` and ``doctor``, and what they build.
 
-The connection options become ``WebSocket(...)`` arguments here; the output
-options choose the timeline's form. Everything that can be checked before
-connecting is checked here and reported as a usage error (exit status 2).
+The connection options become ``WebSocket(...)`` arguments here (and
+``diagnose(...)`` arguments for the doctor); the output options choose the
+timeline's form. Everything that can be checked before connecting is checked
+here and reported as a usage error (exit status 2).
 
 >>> with_query("ws://example.com/chat?room=1", ["user=ada", "token=a b"])
 'ws://example.com/chat?room=1&user=ada&token=a+b'
@@ -15,12 +16,14 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shlex
 import ssl
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
+from ..errors import redact_url
 from .commands import (
     CommandError,
     Outgoing,
@@ -29,12 +32,14 @@ from .commands import (
     hex_bytes,
     json_text,
 )
+from .transcript import SECRET_HEADERS
 
 __all__ = [
     "UsageError",
     "add_connection_options",
     "add_output_options",
     "add_until_options",
+    "doctor_command",
     "headers_from",
     "ssl_context",
     "websocket_options",
@@ -122,10 +127,22 @@ def _text(value: str) -> Outgoing:
     return Outgoing("text", value)
 
 
-def add_connection_options(parser: argparse.ArgumentParser) -> None:
-    """``-H``, ``--query``, ``--cookie``, ``--subprotocol``, TLS, compression and timeouts."""
+def add_connection_options(
+    parser: argparse.ArgumentParser, *, exclude: Collection[str] = ()
+) -> argparse._ArgumentGroup:
+    """``-H``, ``--query``, ``--cookie``, ``--subprotocol``, TLS, compression and timeouts.
+
+    ``exclude`` names options a command has no use for (``wsapi doctor`` sends
+    one ping and no message: no ``--ping-interval``, no ``--max-size``).
+    Returns the group, for a command's own connection options.
+    """
     group = parser.add_argument_group("connection")
-    group.add_argument(
+
+    def option(*flags: str, **kwargs: Any) -> None:
+        if not exclude or not any(flag in exclude for flag in flags):
+            group.add_argument(*flags, **kwargs)
+
+    option(
         "-H",
         "--header",
         dest="headers",
@@ -135,7 +152,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME:VALUE",
         help="add a header to the upgrade request (repeatable)",
     )
-    group.add_argument(
+    option(
         "--query",
         action="append",
         type=_pair,
@@ -143,7 +160,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="add a parameter to the URL's query string, URL-encoded (repeatable)",
     )
-    group.add_argument(
+    option(
         "--cookie",
         dest="cookies",
         action="append",
@@ -152,7 +169,7 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="send a cookie (repeatable; all go in one Cookie header)",
     )
-    group.add_argument(
+    option(
         "-s",
         "-p",
         "--subprotocol",
@@ -162,8 +179,8 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         metavar="NAME",
         help="offer a subprotocol, in order of preference (repeatable)",
     )
-    group.add_argument("--origin", help="send this Origin header (none is sent by default)")
-    group.add_argument(
+    option("--origin", help="send this Origin header (none is sent by default)")
+    option(
         "--user-agent",
         metavar="TEXT",
         help="the User-Agent header (default: wsapi/VERSION (Python X.Y); '' sends none)",
@@ -181,47 +198,48 @@ def add_connection_options(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not check the server's TLS certificate (dangerous: says so loudly)",
     )
-    group.add_argument(
+    option(
         "--compression",
         action=argparse.BooleanOptionalAction,
         default=None,
         help="offer permessage-deflate (default: on; replay: as recorded)",
     )
-    group.add_argument(
+    option(
         "--open-timeout",
         type=_seconds,
         default=10.0,
         metavar="SECONDS",
         help="time limit for DNS, TCP, TLS and the upgrade together (default 10; 0: none)",
     )
-    group.add_argument(
+    option(
         "--close-timeout",
         type=_seconds,
         default=10.0,
         metavar="SECONDS",
         help="time to wait for the server's side of the closing handshake (default 10)",
     )
-    group.add_argument(
+    option(
         "--ping-interval",
         type=_seconds,
         default=20.0,
         metavar="SECONDS",
         help="seconds between keepalive pings (default 20; 0 turns keepalive off)",
     )
-    group.add_argument(
+    option(
         "--ping-timeout",
         type=_seconds,
         default=20.0,
         metavar="SECONDS",
         help="time to wait for a keepalive pong (default 20)",
     )
-    group.add_argument(
+    option(
         "--max-size",
         type=_natural,
         default=16 * 2**20,
         metavar="BYTES",
         help="largest message accepted (default 16 MiB; 0: no limit)",
     )
+    return group
 
 
 def add_message_options(parser: argparse.ArgumentParser) -> None:
@@ -412,3 +430,48 @@ def websocket_options(
         "compression": "deflate" if compression else None,
         "user_agent": args.user_agent,
     }
+
+
+def doctor_command(
+    url: str,
+    *,
+    protocols: Sequence[str] = (),
+    headers: Sequence[tuple[str, str]] = (),
+    origin: str | None = None,
+    user_agent: str | None = None,
+    compression: bool = True,
+    cacert: str | None = None,
+    insecure: bool = False,
+    show_secrets: bool = False,
+) -> tuple[str, list[str]]:
+    """The ``wsapi doctor`` command that checks the same request, and what it leaves out.
+
+    Secrets (Authorization and Cookie headers, the URL's user:password) are
+    left out of the command, and named in the list, unless ``show_secrets``.
+
+    >>> doctor_command("ws://h/x", protocols=["chat"], headers=[("Cookie", "a=1")])
+    ('wsapi doctor ws://h/x -s chat', ['the Cookie header'])
+    """
+    shown_url = url if show_secrets else redact_url(url)
+    words = ["wsapi", "doctor", shown_url]
+    left_out: list[str] = [] if shown_url == url else ["the URL's user:password"]
+    for name, value in headers:
+        if name.lower() in SECRET_HEADERS and not show_secrets:
+            if f"the {name} header" not in left_out:
+                left_out.append(f"the {name} header")
+            continue
+        words += ["-H", f"{name}: {value}"]
+    for protocol in protocols:
+        words += ["-s", protocol]
+    if origin is not None:
+        words += ["--origin", origin]
+    if user_agent is not None:
+        words += ["--user-agent", user_agent]
+    if not compression:
+        words.append("--no-compression")
+    if urlsplit(url).scheme.lower() in ("wss", "https"):
+        if cacert is not None:
+            words += ["--cacert", cacert]
+        elif insecure:
+            words.append("--insecure")
+    return shlex.join(words), left_out

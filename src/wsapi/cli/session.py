@@ -10,7 +10,6 @@ after ``--wait`` seconds of quiet, or on Ctrl-C.
 
 from __future__ import annotations
 
-import shlex
 import signal
 import sys
 from dataclasses import dataclass, field
@@ -18,7 +17,7 @@ from typing import Any, Literal
 
 import anyio
 
-from ..errors import ConnectionFailed, DOMException, redact_url
+from ..errors import ConnectionFailed, DOMException
 from ..events import CloseEvent, ErrorEvent, MessageEvent
 from ..trace import TraceEvent
 from ..websocket import WebSocket
@@ -31,6 +30,7 @@ from .interactive import (
     pump_lines,
     stdin_line_reader,
 )
+from .options import doctor_command
 from .timeline import Timeline, close_code_name, escape, quiet_line
 from .transcript import TranscriptWriter, dumps, event_record, session_record
 
@@ -64,6 +64,9 @@ class SessionConfig:
     timeline: Timeline = field(default_factory=Timeline)
     save: str | None = None
     show_secrets: bool = False
+    #: ``--cacert`` and ``--insecure``, for the ``wsapi doctor`` hint.
+    cacert: str | None = None
+    insecure: bool = False
     #: Replay: send ``outgoing`` at their recorded times.
     timing: bool = False
     #: Replay: the client's recorded Close, and when the recorded connection closed.
@@ -327,17 +330,38 @@ class Session:
 
     # -- the outcome -------------------------------------------------------------------
 
+    def _doctor_hint(self) -> str:
+        """The ``wsapi doctor`` command for the same request, and what it does."""
+        config, options = self.config, self.config.options
+        command, left_out = doctor_command(
+            config.url,
+            protocols=config.protocols,
+            headers=options.get("headers", ()),
+            origin=options.get("origin"),
+            user_agent=options.get("user_agent"),
+            compression=options.get("compression", "deflate") is not None,
+            cacert=config.cacert,
+            insecure=config.insecure,
+            show_secrets=config.show_secrets,
+        )
+        hint = (
+            f"`{command}` checks each stage of the connection (DNS, TCP, TLS, HTTP upgrade) "
+            "and says which one fails"
+        )
+        if left_out:
+            secrets = left_out[-1]
+            if len(left_out) > 1:
+                secrets = f"{', '.join(left_out[:-1])} and {secrets}"
+            hint += f" (add {secrets} to it: secrets are not shown here)"
+        return hint + "."
+
     def _report(self) -> int:
         """Say how the session ended (on standard error) and return the exit status."""
         if self._failure is not None:
             if self._signal is not None:
                 return exit_codes.signal_status(self._signal)
-            url = shlex.quote(redact_url(self.config.url))
             self.console.err(f"wsapi: {self._failure}")
-            self.console.err(
-                f"wsapi: hint: `wsapi doctor {url}` checks each stage of the connection "
-                "(DNS, TCP, TLS, HTTP upgrade) and says which one fails."
-            )
+            self.console.err(f"wsapi: hint: {self._doctor_hint()}")
             return exit_codes.CONNECT_FAILED
         if self._signal is not None:
             return exit_codes.signal_status(self._signal)

@@ -208,13 +208,21 @@ async def diagnose(
     stage_timeout: float = 10.0,
     compression: bool = True,
     user_agent: str | None = USER_AGENT,
+    open_timeout: float | None = None,
+    ping_timeout: float | None = None,
+    close_timeout: float | None = None,
 ) -> DoctorReport:
     """Check ``url`` stage by stage; never raises for a connection problem.
 
-    The options are those of ``WebSocket`` (``ssl_context`` is its ``ssl=``);
-    ``stage_timeout`` bounds each stage (in seconds).
+    The options are those of ``WebSocket`` (``ssl_context`` is its ``ssl=``).
+    ``stage_timeout`` bounds each stage, in seconds. ``open_timeout``, when
+    given, also bounds the stages of the opening (DNS, TCP, TLS and the
+    upgrade) together, as ``WebSocket``'s does, and a stage that runs out of it
+    fails with the ``OpenTimeout`` a ``WebSocket`` raises; ``ping_timeout`` and
+    ``close_timeout``, when given, bound the ping round trip and the closing
+    handshake instead of ``stage_timeout``. ``math.inf`` sets no limit.
     """
-    doctor = _Doctor(url, stage_timeout)
+    doctor = _Doctor(url, stage_timeout, open_timeout, ping_timeout, close_timeout)
     try:
         await doctor.run(headers, protocols, origin, ssl_context, compression, user_agent)
     finally:
@@ -223,8 +231,19 @@ async def diagnose(
 
 
 class _Doctor:
-    def __init__(self, url: str, timeout: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        timeout: float,
+        open_timeout: float | None = None,
+        ping_timeout: float | None = None,
+        close_timeout: float | None = None,
+    ) -> None:
         self.timeout = timeout
+        self.open_timeout = open_timeout
+        self.open_deadline: float | None = None
+        self.ping_timeout = timeout if ping_timeout is None else ping_timeout
+        self.close_timeout = timeout if close_timeout is None else close_timeout
         self.report = DoctorReport(redact_url(url), [StageReport(name) for name in STAGES])
         self.raw_url = url
         self.url: WebSocketURL | None = None
@@ -247,6 +266,8 @@ class _Doctor:
     ) -> None:
         if not self.check_url(headers, protocols, origin, compression, user_agent):
             return
+        if self.open_timeout is not None:
+            self.open_deadline = anyio.current_time() + self.open_timeout
         addresses = await self.check_dns()
         if addresses is None or not await self.check_tcp(addresses):
             return
@@ -265,6 +286,15 @@ class _Doctor:
 
     def stage(self, name: str) -> StageReport:
         return self.report.stage(name)
+
+    def opening_limit(self) -> tuple[float, float]:
+        """(how long this stage of the opening may take, the timeout its error names)."""
+        if self.open_deadline is None or self.open_timeout is None:
+            return self.timeout, self.timeout
+        remaining = max(0.0, self.open_deadline - anyio.current_time())
+        if remaining < self.timeout:
+            return remaining, self.open_timeout
+        return self.timeout, self.timeout
 
     def fail(
         self,
@@ -365,11 +395,12 @@ class _Doctor:
         assert self.url is not None
         stage = self.stage("dns")
         started = anyio.current_time()
+        limit, named = self.opening_limit()
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(limit):
                 addresses = await resolve(self.url)
         except TimeoutError as exc:
-            self.fail(stage, _chained(timeout_error(self.url, "dns", self.timeout), exc))
+            self.fail(stage, _chained(timeout_error(self.url, "dns", named), exc))
             return None
         except ConnectionFailed as exc:
             self.fail(stage, exc)
@@ -389,11 +420,12 @@ class _Doctor:
         progress = Stage(name="tcp")
         started = anyio.current_time()
         error: BaseException | None = None
+        limit, named = self.opening_limit()
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(limit):
                 self.stream = await connect(self.url, addresses, progress)
         except TimeoutError as exc:
-            error = _chained(timeout_error(self.url, "tcp", self.timeout, progress.address), exc)
+            error = _chained(timeout_error(self.url, "tcp", named, progress.address), exc)
         except ConnectionFailed as exc:
             error = exc
         stage.seconds = anyio.current_time() - started
@@ -409,7 +441,7 @@ class _Doctor:
                 }
             )
         if error is not None and isinstance(error.__cause__, TimeoutError):
-            stage.details.append(f"{progress.address}  no answer within {self.timeout:g} s")
+            stage.details.append(f"{progress.address}  no answer within {named:g} s")
         stage.facts = {"attempts": attempts}
         if error is not None:
             return self.fail(stage, error)
@@ -428,13 +460,14 @@ class _Doctor:
         context = ssl_context or default_ssl_context()
         started = anyio.current_time()
         address = self.connected.address
+        limit, named = self.opening_limit()
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(limit):
                 tls = await start_tls(self.url, self.stream, context, address)
         except TimeoutError as exc:
             self.stream = None  # start_tls closed it
             stage.seconds = anyio.current_time() - started
-            return self.fail(stage, _chained(timeout_error(self.url, "tls", self.timeout), exc))
+            return self.fail(stage, _chained(timeout_error(self.url, "tls", named), exc))
         except ConnectionFailed as exc:
             self.stream = None
             stage.seconds = anyio.current_time() - started
@@ -464,8 +497,28 @@ class _Doctor:
         if chain:
             stage.details.append("chain: " + " <- ".join(chain))
         trusted = "the ssl context given" if ssl_context is not None else "certifi's roots"
-        stage.details.append(f"verified: trusted by {trusted}, valid for {self.url.hostname}")
-        stage.facts.update({"version": version, "cipher": cipher_name, "chain": chain})
+        if context.verify_mode == ssl.CERT_NONE:
+            stage.summary = f"{version} {cipher_name}, certificate NOT verified".strip()
+            stage.details.append(
+                "NOT verified: the ssl context given turns certificate verification off"
+            )
+        elif not context.check_hostname:
+            stage.summary = f"{version} {cipher_name}, certificate verified but not its host name"
+            stage.details.append(
+                f"verified: trusted by {trusted}; the host name is NOT checked (the ssl "
+                "context given turns the check off)"
+            )
+        else:
+            stage.details.append(f"verified: trusted by {trusted}, valid for {self.url.hostname}")
+        stage.facts.update(
+            {
+                "version": version,
+                "cipher": cipher_name,
+                "chain": chain,
+                "verified": context.verify_mode != ssl.CERT_NONE,
+                "hostname_checked": context.check_hostname,
+            }
+        )
         return True
 
     async def fetch_certificate(self) -> bytes | None:
@@ -525,12 +578,13 @@ class _Doctor:
         http.details.extend(_request_lines(request))
         started = anyio.current_time()
         outcome: Opened | ConnectionFailed
+        limit, named = self.opening_limit()
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(limit):
                 outcome = await self.exchange_upgrade(request)
         except TimeoutError as exc:
             http.seconds = anyio.current_time() - started
-            return self.fail(http, _chained(timeout_error(self.url, "http", self.timeout), exc))
+            return self.fail(http, _chained(timeout_error(self.url, "http", named), exc))
         http.seconds = anyio.current_time() - started
         response = protocol.response
         if response is not None:
@@ -596,7 +650,7 @@ class _Doctor:
         started = anyio.current_time()
         messages = 0
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(self.ping_timeout):
                 await self.flush()
                 while True:
                     for event in self.take_events():
@@ -617,7 +671,9 @@ class _Doctor:
                     await self.receive()
         except TimeoutError:
             stage.seconds = anyio.current_time() - started
-            error = KeepaliveTimeout(f"the server did not answer a ping within {self.timeout:g} s")
+            error = KeepaliveTimeout(
+                f"the server did not answer a ping within {self.ping_timeout:g} s"
+            )
             return self.fail(
                 stage,
                 error,
@@ -658,13 +714,13 @@ class _Doctor:
         protocol.send_close(1000)
         started = anyio.current_time()
         try:
-            with anyio.fail_after(self.timeout):
+            with anyio.fail_after(self.close_timeout):
                 await self.flush()
                 closed = await self.wait_closed()
         except TimeoutError:
             stage.seconds = anyio.current_time() - started
             error = CloseTimeout(
-                f"the server did not complete the closing handshake within {self.timeout:g} s"
+                f"the server did not complete the closing handshake within {self.close_timeout:g} s"
             )
             self.fail(
                 stage,
@@ -694,7 +750,7 @@ class _Doctor:
                     return event
             if self.protocol.closing_handshake_done:
                 # The server should now close TCP; give it a moment, then do it.
-                with anyio.move_on_after(min(self.timeout, 2.0)):
+                with anyio.move_on_after(min(self.close_timeout, 2.0)):
                     await self.receive()
                     continue
                 self.protocol.abort()

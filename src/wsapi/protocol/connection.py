@@ -40,7 +40,14 @@ from wsproto.events import (
     TextMessage,
 )
 from wsproto.extensions import Extension
-from wsproto.frame_protocol import CloseReason, Frame, FrameProtocol, ParseFailed
+from wsproto.frame_protocol import (
+    CloseReason,
+    Frame,
+    FrameProtocol,
+    Opcode,
+    ParseFailed,
+    RsvBits,
+)
 
 from ..errors import (
     ConnectionAborted,
@@ -65,7 +72,8 @@ from .events import (
     PongReceived,
     ProtocolEvent,
 )
-from .extensions import SizeLimit
+from .extensions import BoundedDeflate, SizeLimit
+from .framing import encode_frame
 from .handshake import (
     HandshakeRequest,
     as_response,
@@ -125,6 +133,7 @@ class ClientProtocol:
 
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_SIZE)
         self._ws: Connection | None = None
+        self._deflate: BoundedDeflate | None = None
         self._out: list[bytes] = []
         self._events: list[ProtocolEvent] = []
         self._failed = False
@@ -160,10 +169,12 @@ class ClientProtocol:
 
     def data_to_send(self) -> bytes:
         """Return and forget the bytes queued for the socket since the last call."""
-        if not self._out:
+        out = self._out
+        if not out:
             return b""
-        data = b"".join(self._out)
-        self._out.clear()
+        # One frame (the usual case) is returned as it is: a big message is not copied.
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
         return data
 
     @property
@@ -221,17 +232,27 @@ class ClientProtocol:
         """Queue a text message; False (and nothing queued) unless the connection is open."""
         if self.state is not State.OPEN:
             return False
-        assert self._ws is not None
-        self._out.append(self._ws.send(TextMessage(data=data)))
+        self._out.append(self._encode(0x1, data.encode("utf-8")))
         return True
 
     def send_binary(self, data: bytes) -> bool:
         """Queue a binary message; False (and nothing queued) unless the connection is open."""
         if self.state is not State.OPEN:
             return False
-        assert self._ws is not None
-        self._out.append(self._ws.send(BytesMessage(data=data)))
+        self._out.append(self._encode(0x2, data))
         return True
+
+    def _encode(self, opcode: int, payload: bytes) -> bytes:
+        # Data frames skip wsproto (see framing): the state check above is all
+        # wsproto would do besides compressing, which is done here alike.
+        deflate = self._deflate
+        if deflate is None:
+            return encode_frame(opcode, payload)
+        assert self._ws is not None
+        rsv, payload = deflate.frame_outbound(
+            self._ws._proto, Opcode(opcode), RsvBits(False, False, False), payload, True
+        )
+        return encode_frame(opcode, payload, rsv1=rsv.rsv1)
 
     def send_ping(self, data: bytes = b"") -> bool:
         if self.state is not State.OPEN:
@@ -272,11 +293,10 @@ class ClientProtocol:
             ConnectionState.REMOTE_CLOSING,
         ):
             self._queue_close(code, reason)
-            sent: int | None = code
+            self._events.append(Failed(error, code, reason))
         else:
-            sent = None
+            self._events.append(Failed(error))
         self.state = State.CLOSING
-        self._events.append(Failed(error, sent))
 
     @property
     def failure_pending(self) -> bool:
@@ -348,6 +368,7 @@ class ClientProtocol:
         except InvalidHandshake as exc:
             self._handshake_failed(exc)
             return
+        self._deflate = deflate[0] if deflate else None
         extensions: list[Extension] = list(deflate)
         if self.max_message_size is not None:
             extensions.append(SizeLimit(self.max_message_size))

@@ -73,13 +73,14 @@ class CloseReceived:
 class Failed:
     """The client failed the connection (RFC 6455 section 7.1.7).
 
-    The Close frame with ``code`` is queued when one could still be sent
-    (``code`` is None when none could); the transport must flush it and close
-    the TCP connection.
+    The Close frame with ``code`` and ``reason`` is queued when one could still
+    be sent (``code`` is None when none could); the transport must flush it and
+    close the TCP connection.
     """
 
     error: WebSocketError
     code: int | None = None
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True)

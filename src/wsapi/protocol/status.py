@@ -84,7 +84,8 @@ def _fix(response: Response, excerpt: str) -> str:
         where = f" to {location}" if location else ""
         fix = (
             f"The server redirects{where}: connect to the new URL "
-            "(WebSocket clients do not follow redirects)."
+            "(WebSocket clients do not follow redirects unless asked: "
+            "follow_redirects=True)."
         )
         scheme, _, rest = (location or "").partition("://")
         if scheme.lower() in ("http", "https") and rest:

@@ -1,10 +1,16 @@
-"""Opening the byte stream, stage by stage: DNS, TCP, TLS.
+"""Opening the byte stream, stage by stage: DNS, TCP (or a proxy, or a Unix socket), TLS.
 
 Each stage's failure becomes the typed error a user acts on (``DNSError``,
 ``ConnectionRefused``, ``HostUnreachable``, ``NotTLS``, ``CertificateExpired``,
 ...), with the original exception chained as ``__cause__``; ``Stage`` remembers
 where we are, so that a timeout can say which stage ran out of time, and every
 address tried, so that ``wsapi doctor`` can show each attempt.
+
+When a name has several addresses, ``connect`` races them as RFC 8305 ("happy
+eyeballs") says: the families alternate, and each attempt gets a head start of
+``CONNECTION_ATTEMPT_DELAY`` before the next one begins; the first to connect
+wins. Proxies are in :mod:`wsapi.transport.proxy`, Unix sockets in
+:mod:`wsapi.transport.unix`.
 
 The stages are public (``resolve``, ``connect``, ``start_tls``) so that the
 doctor runs exactly the code a connection runs, one step at a time.
@@ -17,6 +23,7 @@ import os
 import socket
 import ssl
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import anyio
 from anyio.abc import ByteStream
@@ -41,14 +48,24 @@ from ..errors import (
 from ..protocol.handshake import with_scheme
 from ..protocol.url import WebSocketURL
 
+if TYPE_CHECKING:
+    from ..protocol.proxy import ProxySetting
+
 __all__ = [
+    "CONNECTION_ATTEMPT_DELAY",
     "STAGE_NAMES",
     "Attempt",
+    "AttemptsFailed",
     "Stage",
     "connect",
+    "connect_addresses",
+    "lookup",
     "open_stream",
     "certificate_error",
+    "is_refusal",
+    "os_reason",
     "resolve",
+    "root_error",
     "show_address",
     "start_tls",
     "timeout_error",
@@ -57,6 +74,7 @@ __all__ = [
 #: What each stage is doing, for timeout messages.
 STAGE_NAMES = {
     "dns": "resolving the host name",
+    "proxy": "connecting through the proxy",
     "tcp": "connecting",
     "tls": "doing the TLS handshake",
     "http": "waiting for the server's answer to the upgrade request",
@@ -88,7 +106,7 @@ class Attempt:
 
 @dataclass
 class Stage:
-    """The stage of opening in progress: ``dns``, ``tcp``, ``tls``, ``http``."""
+    """The stage of opening in progress: ``dns``, ``proxy``, ``tcp``, ``tls``, ``http``."""
 
     name: str = "dns"
     address: str = ""
@@ -96,27 +114,63 @@ class Stage:
 
 
 async def open_stream(
-    url: WebSocketURL, ssl_context: ssl.SSLContext | None, stage: Stage
+    url: WebSocketURL,
+    ssl_context: ssl.SSLContext | None,
+    stage: Stage,
+    *,
+    proxy: ProxySetting = None,
+    proxy_ssl: ssl.SSLContext | None = None,
+    unix_socket: str | None = None,
 ) -> ByteStream:
-    """Resolve, connect and (for ``wss``) wrap in TLS; raise a ``ConnectionFailed``."""
-    stage.name = "dns"
-    addresses = await resolve(url)
-    stage.name = "tcp"
-    stream: ByteStream = await connect(url, addresses, stage)
+    """Connect (directly, through a proxy or to a Unix socket) and, for ``wss``, do TLS.
+
+    ``proxy`` is a ``ProxyURL``, None, or True to ask the environment.
+    Raises a ``ConnectionFailed``.
+    """
+    stream: ByteStream
+    address = ""
+    # Imported here: these modules build on this one's stages.
+    from .proxy import choose_proxy, open_tunnel
+    from .unix import connect_unix
+
+    if unix_socket is not None:
+        stream = await connect_unix(url, unix_socket, stage)
+        address = stage.address
+    else:
+        chosen = await choose_proxy(url, proxy)
+        if chosen is not None:
+            stream = await open_tunnel(url, chosen, stage, proxy_ssl)
+        else:
+            stage.name = "dns"
+            addresses = await resolve(url)
+            stage.name = "tcp"
+            stream = await connect(url, addresses, stage)
+            address = stage.address
     if url.secure:
         stage.name = "tls"
         assert ssl_context is not None
-        stream = await start_tls(url, stream, ssl_context, stage.address)
+        stream = await start_tls(url, stream, ssl_context, address)
     return stream
 
 
 # -- DNS ---------------------------------------------------------------------------------
 
 
+async def lookup(hostname: str, port: int) -> list[str]:
+    """The addresses of ``hostname``, in the resolver's order, each once; raise ``OSError``."""
+    infos = await anyio.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
+    addresses: list[str] = []
+    for *_, sockaddr in infos:
+        host = str(sockaddr[0])
+        if host not in addresses:
+            addresses.append(host)
+    return addresses
+
+
 async def resolve(url: WebSocketURL) -> list[str]:
     """The addresses of ``url``'s host, in the resolver's order; raise ``DNSError``."""
     try:
-        infos = await anyio.getaddrinfo(url.hostname, url.port, type=socket.SOCK_STREAM)
+        return await lookup(url.hostname, url.port)
     except OSError as exc:  # socket.gaierror, or another failure of the resolver
         raise DNSError(
             url.href,
@@ -124,12 +178,6 @@ async def resolve(url: WebSocketURL) -> list[str]:
             "Check the host name for typos, and that this machine can resolve it "
             "(DNS servers, /etc/hosts, VPN or network access).",
         ) from exc
-    addresses: list[str] = []
-    for *_, sockaddr in infos:
-        host = str(sockaddr[0])
-        if host not in addresses:
-            addresses.append(host)
-    return addresses
 
 
 # -- TCP ---------------------------------------------------------------------------------
@@ -145,30 +193,115 @@ def show_address(address: str, port: int) -> str:
 
 
 async def connect(url: WebSocketURL, addresses: list[str], stage: Stage) -> ByteStream:
-    """Connect to the first address that accepts; every attempt is kept in ``stage``."""
-    errors: list[tuple[str, OSError]] = []
-    for address in addresses:
-        stage.address = show_address(address, url.port)
+    """Connect to ``url``'s port at one of ``addresses`` (happy eyeballs); raise typed errors."""
+    try:
+        return await connect_addresses(addresses, url.port, stage)
+    except AttemptsFailed as exc:
+        raise _connect_error(url, exc.errors) from root_error(exc.errors[0][1])
+
+
+#: RFC 8305's "Connection Attempt Delay": the head start of each attempt, in seconds.
+CONNECTION_ATTEMPT_DELAY = 0.25
+
+
+class AttemptsFailed(Exception):
+    """No address accepted: ``errors`` pairs each address shown with its ``OSError``."""
+
+    def __init__(self, errors: list[tuple[str, OSError]]) -> None:
+        super().__init__(", ".join(f"{shown}: {exc}" for shown, exc in errors))
+        self.errors = errors
+
+
+async def connect_addresses(addresses: list[str], port: int, stage: Stage) -> ByteStream:
+    """Race TCP connections to ``addresses`` as RFC 8305 says; the first to connect wins.
+
+    Attempts start in ``interleave()``'s order, each one when the previous one
+    failed or ``CONNECTION_ATTEMPT_DELAY`` after it started; the losers are
+    cancelled (or closed). Each finished attempt is kept in ``stage.attempts``,
+    the winner last, and ``stage.address`` ends on the winner. Raises
+    ``AttemptsFailed`` (errors in the order the attempts started).
+    """
+    ordered = interleave(addresses)
+    if len(ordered) == 1:
+        return await _connect_one(ordered[0], port, stage)
+    outcomes: dict[int, tuple[str, OSError]] = {}
+    winner: ByteStream | None = None
+
+    async def attempt(index: int, address: str, done: anyio.Event) -> None:
+        nonlocal winner
+        shown = show_address(address, port)
         started = anyio.current_time()
         try:
-            stream = await anyio.connect_tcp(address, url.port)
+            stream = await anyio.connect_tcp(address, port)
         except OSError as exc:
-            root = _root(exc)
-            elapsed = anyio.current_time() - started
-            stage.attempts.append(Attempt(stage.address, address, elapsed, root))
-            errors.append((stage.address, exc))
-        else:
-            elapsed = anyio.current_time() - started
-            stage.attempts.append(Attempt(stage.address, address, elapsed))
-            return stream
-    raise _connect_error(url, errors) from _root(errors[0][1])
+            if winner is None:
+                elapsed = anyio.current_time() - started
+                stage.attempts.append(Attempt(shown, address, elapsed, root_error(exc)))
+                outcomes[index] = (shown, exc)
+            done.set()
+            return
+        if winner is not None:  # lost the race by a hair
+            await anyio.aclose_forcefully(stream)
+            return
+        winner = stream
+        stage.attempts.append(Attempt(shown, address, anyio.current_time() - started))
+        stage.address = shown
+        task_group.cancel_scope.cancel()
+
+    try:
+        async with anyio.create_task_group() as task_group:
+            for index, address in enumerate(ordered):
+                done = anyio.Event()
+                stage.address = show_address(address, port)
+                task_group.start_soon(attempt, index, address, done)
+                with anyio.move_on_after(CONNECTION_ATTEMPT_DELAY):
+                    await done.wait()
+    except BaseException:
+        # Cancelled from outside (open_timeout): the winner must not leak.
+        if winner is not None:
+            await anyio.aclose_forcefully(winner)
+        raise
+    if winner is None:
+        raise AttemptsFailed([outcomes[index] for index in sorted(outcomes)])
+    return winner
+
+
+async def _connect_one(address: str, port: int, stage: Stage) -> ByteStream:
+    """A single address: nothing to race, so no task group (the common case, kept cheap)."""
+    shown = stage.address = show_address(address, port)
+    started = anyio.current_time()
+    try:
+        stream = await anyio.connect_tcp(address, port)
+    except OSError as exc:
+        elapsed = anyio.current_time() - started
+        stage.attempts.append(Attempt(shown, address, elapsed, root_error(exc)))
+        raise AttemptsFailed([(shown, exc)]) from exc
+    stage.attempts.append(Attempt(shown, address, anyio.current_time() - started))
+    return stream
+
+
+def interleave(addresses: list[str]) -> list[str]:
+    """The resolver's order, with IPv6 and IPv4 alternating from the first one's family.
+
+    >>> interleave(["::1", "::2", "10.0.0.1", "10.0.0.2"])
+    ['::1', '10.0.0.1', '::2', '10.0.0.2']
+    >>> interleave(["10.0.0.1", "10.0.0.2", "::1"])
+    ['10.0.0.1', '::1', '10.0.0.2']
+    """
+    v6 = [address for address in addresses if ":" in address]
+    v4 = [address for address in addresses if ":" not in address]
+    first, second = (v6, v4) if addresses and ":" in addresses[0] else (v4, v6)
+    ordered: list[str] = []
+    for index in range(max(len(first), len(second))):
+        ordered += first[index : index + 1] + second[index : index + 1]
+    return ordered
 
 
 def _connect_error(url: WebSocketURL, errors: list[tuple[str, OSError]]) -> ConnectionFailed:
     tried = ", ".join(shown for shown, _ in errors)
-    first = _root(errors[0][1])
-    roots = [_root(exc) for _, exc in errors]
-    if all(_is_refusal(root) for root in roots):
+    first = root_error(errors[0][1])
+    roots = [root_error(exc) for _, exc in errors]
+    if all(is_refusal(root) for root in roots):
         return ConnectionRefused(
             url.href,
             f"the connection to {tried} was refused: nothing is listening on port {url.port}",
@@ -183,7 +316,7 @@ def _connect_error(url: WebSocketURL, errors: list[tuple[str, OSError]]) -> Conn
             "connection, VPN and firewall, and that the host name resolves to the right "
             "address (an IPv6 address on a network without IPv6, for example).",
         )
-    shown = ", ".join(f"{address} ({os_reason(_root(exc))})" for address, exc in errors)
+    shown = ", ".join(f"{address} ({os_reason(root_error(exc))})" for address, exc in errors)
     return NetworkError(
         url.href,
         f"could not connect to {shown}",
@@ -191,13 +324,15 @@ def _connect_error(url: WebSocketURL, errors: list[tuple[str, OSError]]) -> Conn
     )
 
 
-def _root(exc: OSError) -> OSError:
+def root_error(exc: OSError) -> OSError:
+    """The error behind ``exc``: anyio's own wraps the real one."""
     # anyio reports "All connection attempts failed" with the real error as __cause__.
     cause = exc.__cause__
     return cause if isinstance(cause, OSError) else exc
 
 
-def _is_refusal(root: OSError) -> bool:
+def is_refusal(root: OSError) -> bool:
+    """Whether ``root`` says that nothing listens there (ECONNREFUSED)."""
     return isinstance(root, ConnectionRefusedError) or root.errno == errno.ECONNREFUSED
 
 
@@ -347,7 +482,7 @@ def timeout_error(
 ) -> OpenTimeout:
     """The ``OpenTimeout`` for a stage that ran out of ``open_timeout``."""
     doing = STAGE_NAMES.get(stage, stage)
-    where = f" ({address})" if address and stage == "tcp" else ""
+    where = f" ({address})" if address and stage in ("tcp", "proxy") else ""
     after = f" after {timeout:g} s" if timeout is not None else ""
     return OpenTimeout(
         url.href, f"timed out{after} while {doing}{where}", _timeout_fix(stage), stage=stage
@@ -364,6 +499,13 @@ def _timeout_fix(stage: str) -> str:
         )
     if stage == "tls":
         return "The server accepted TCP but did not complete TLS: check that the port speaks TLS."
+    if stage == "proxy":
+        return (
+            "The proxy did not open the way to the server in time: check that the proxy URL "
+            "(proxy=, or HTTPS_PROXY, HTTP_PROXY and ALL_PROXY) names a running proxy with "
+            "the right scheme (http://, https://, socks5://) and port, and that it can reach "
+            "the server; or raise open_timeout on a slow network."
+        )
     return (
         "The server accepted the connection but did not answer the upgrade request: check "
         "that this is a WebSocket endpoint (a wss:// port spoken to with ws:// also hangs), "

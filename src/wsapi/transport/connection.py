@@ -22,6 +22,7 @@ timer gives up after ``close_timeout`` and cuts the connection.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import ssl
@@ -36,8 +37,9 @@ from ..errors import (
     ConnectionFailed,
     ConnectionLost,
     KeepaliveTimeout,
-    ProtocolError,
+    RedirectReceived,
     WebSocketError,
+    redact_url,
 )
 from ..protocol.connection import ClientProtocol, State
 from ..protocol.events import (
@@ -51,16 +53,25 @@ from ..protocol.events import (
     PongReceived,
     ProtocolEvent,
 )
+from ..protocol.framing import count_data_frames
+from ..protocol.handshake import generate_key
+from ..protocol.proxy import ProxySetting
+from ..protocol.redirects import next_url, redirect_headers
 from ..protocol.url import WebSocketURL
 from ..response import Response
 from ..trace import Tracer
 from .connect import Stage, open_stream, timeout_error
+from .direct import DirectWrite, direct_writer, soon_caller
+from .inline import InlineReceiver, inline_receiver
+from .tls import default_ssl_context
 
 __all__ = ["Transport"]
 
 logger = logging.getLogger("wsapi")
 
 Deliver = Callable[[ProtocolEvent], Awaitable[None]]
+#: Takes a received message at once if it can (no listener to await, room in the queue).
+DeliverNow = Callable[[str | bytes], bool]
 #: Waits until the application has handled the messages delivered so far.
 Settle = Callable[[], Awaitable[None]]
 
@@ -82,8 +93,18 @@ class Transport:
         ping_interval: float | None,
         ping_timeout: float | None,
         trace: Tracer | None = None,
+        max_redirects: int = 0,
+        proxy: ProxySetting = None,
+        proxy_ssl: ssl.SSLContext | None = None,
+        unix_socket: str | None = None,
     ) -> None:
         self.protocol = protocol
+        #: A ``ProxyURL``, None, or True: ask the environment at each opening.
+        self.proxy = proxy
+        self.proxy_ssl = proxy_ssl
+        self.unix_socket = unix_socket
+        #: Redirects to follow while opening (0: a 3xx fails, as the standard says).
+        self.max_redirects = max_redirects
         self._trace = trace
         self.url = url
         self.ssl_context = ssl_context
@@ -106,7 +127,26 @@ class Transport:
         self._open_cancelled = False
         self._delivering = False  # the reader is waiting for the application
         self._close_started = False  # we sent the first Close frame
+        self._traced_failure: WebSocketError | None = None
+        # Synchronous writes from send() (see direct.py): the writer, the bytes a
+        # partial write left over (they go first), and whether the task is writing.
+        self._direct: DirectWrite | None = None
+        # Whole frames a write left unfinished, and how many of their bytes went out.
+        self._leftover = b""
+        self._leftover_sent = 0
+        self._torn = False  # a write was cut short: the stream's framing is lost
+        #: Messages passed to send() that were never written (counted at the end).
+        self.unsent_messages = 0
+        self._progress: anyio.Event | None = None  # set when bytes are written (drain)
+        self._writing = False
+        self._call_soon: Callable[[Callable[[], object]], object] | None = None
+        self._flush_scheduled = False
+        # Receiving without the reader task (see inline.py), and what it left for the task.
+        self._inline: InlineReceiver | None = None
+        self._inline_events: list[ProtocolEvent] = []
+        self._deliver_now: DeliverNow | None = None
         # anyio's primitives need a running event loop: open() creates them.
+        self._new_event: Callable[[], anyio.Event]
         self._write_wanted: anyio.Event
         self._closed: anyio.Event
         self._reader_scope: anyio.CancelScope
@@ -119,11 +159,13 @@ class Transport:
 
         Raises ``ConnectionFailed``; the protocol and the stream are closed then.
         """
-        self._write_wanted = anyio.Event()
-        self._closed = anyio.Event()
+        # anyio.Event() looks the backend up at every call; its class does not.
+        self._new_event = type(anyio.Event())
+        self._write_wanted = self._new_event()
+        self._closed = self._new_event()
         self._reader_scope = anyio.CancelScope()
         # trio forbids two tasks sending on one stream at once.
-        self._send_lock = anyio.Lock()
+        self._send_lock = anyio.Lock(fast_acquire=True)
         stage = Stage() if self._trace is None else _TracedStage(self._trace)
         try:
             if self._open_cancelled:
@@ -132,7 +174,7 @@ class Transport:
                 )
             with anyio.CancelScope() as self._open_scope:
                 with anyio.fail_after(self.open_timeout):
-                    opened = await self._open(stage)
+                    opened = await self._open_following(stage)
                 return opened
             # Only close() during the opening cancels _open_scope.
             raise ConnectionAborted(
@@ -165,7 +207,14 @@ class Transport:
         raise error
 
     async def _open(self, stage: Stage) -> Opened:
-        self._stream = await open_stream(self.url, self.ssl_context, stage)
+        self._stream = await open_stream(
+            self.url,
+            self.ssl_context,
+            stage,
+            proxy=self.proxy,
+            proxy_ssl=self.proxy_ssl,
+            unix_socket=self.unix_socket,
+        )
         stage.name = "http"
         protocol = self.protocol
         trace = self._trace
@@ -202,6 +251,47 @@ class Transport:
                         raise event.error from cause
                     raise event.error
 
+    async def _open_following(self, stage: Stage) -> Opened:
+        """``_open()``, and again at each redirect followed: a fresh protocol and stream each time.
+
+        ``protocol`` and ``url`` end as those of the last request sent.
+        """
+        history = [self.url]
+        while True:
+            try:
+                return await self._open(stage)
+            except RedirectReceived as redirect:
+                if not self.max_redirects:
+                    raise
+                target = next_url(redirect, history, self.max_redirects)
+                if self._trace is not None:
+                    self._trace(
+                        "=", "redirect", code=redirect.status, detail=redact_url(target.href)
+                    )
+                assert self._stream is not None
+                await anyio.aclose_forcefully(self._stream)
+                self._stream = None
+                self._redirect(target)
+                history.append(target)
+
+    def _redirect(self, target: WebSocketURL) -> None:
+        """Aim at ``target``: a new protocol, with the same options and a new key."""
+        old = self.protocol
+        request = dataclasses.replace(
+            old.request,
+            url=target.href,
+            host=target.host,
+            resource=target.resource,
+            headers=redirect_headers(old.request.headers, self.url, target),
+            key=generate_key(),
+        )
+        self.protocol = ClientProtocol(
+            request, max_message_size=old.max_message_size, max_body_size=old.max_body_size
+        )
+        if target.secure and self.ssl_context is None:
+            self.ssl_context = default_ssl_context()
+        self.url = target
+
     def cancel_open(self) -> None:
         """``close()`` while connecting: give up the attempt."""
         self._open_cancelled = True
@@ -214,7 +304,12 @@ class Transport:
         """The task group the connection's tasks (and close timer) will run in."""
         self._task_group = task_group
 
-    def start(self, deliver: Deliver, settle: Settle | None = None) -> None:
+    def start(
+        self,
+        deliver: Deliver,
+        settle: Settle | None = None,
+        deliver_now: DeliverNow | None = None,
+    ) -> None:
         """Start the reader, writer and keepalive tasks in the attached task group.
 
         ``deliver`` takes each event in order; ``settle`` (if given) returns once
@@ -225,6 +320,12 @@ class Transport:
         assert task_group is not None
         self._deliver = deliver
         self._settle = settle
+        assert self._stream is not None
+        self._direct = direct_writer(self._stream)
+        self._call_soon = soon_caller(self._stream)
+        self._deliver_now = deliver_now
+        if deliver_now is not None and self._trace is None:
+            self._inline = inline_receiver(self._stream, self._take_inline)
         if self.protocol.has_data_to_send:
             # Answers to frames that came in the same read as the 101.
             self._write_wanted.set()
@@ -237,11 +338,54 @@ class Transport:
         """``send()`` queued ``amount`` bytes of application data in the protocol."""
         self.buffered_amount += amount
         self._unwritten += amount
-        self._write_wanted.set()
+        self.flush_soon()
 
     def flush_soon(self) -> None:
-        """The protocol has bytes to write (a control frame)."""
-        self._write_wanted.set()
+        """The protocol has bytes to write: at the end of this event loop turn."""
+        if self._call_soon is None:
+            self._write_wanted.set()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write what the turn queued, without the writer task if the socket takes it all."""
+        self._flush_scheduled = False
+        if self._writing or self._leftover or self._torn or self._closed.is_set():
+            self._write_wanted.set()
+            return
+        data = self.protocol.data_to_send()
+        if not data:
+            return
+        assert self._direct is not None
+        written = self._direct(data)
+        if written == len(data):
+            self._written(self._unwritten)
+            self._unwritten = 0
+        else:
+            self._leftover, self._leftover_sent = data, written
+            self._write_wanted.set()
+
+    def _written(self, amount: int) -> None:
+        """``amount`` bytes of application data reached the socket."""
+        self.buffered_amount -= amount
+        progress = self._progress
+        if progress is not None:
+            self._progress = None
+            progress.set()
+
+    async def drain(self, limit: int) -> bool:
+        """Wait until at most ``limit`` bytes of application data are unwritten.
+
+        False when the connection closed first (the rest will never be written).
+        """
+        while self.buffered_amount > limit:
+            if self._closed.is_set():
+                return False
+            if self._progress is None:
+                self._progress = self._new_event()
+            await self._progress.wait()
+        return True
 
     def close(self, code: int | None, reason: str) -> None:
         """Start the closing handshake (the caller checked the state)."""
@@ -284,16 +428,23 @@ class Transport:
                 while protocol.state is not State.CLOSED:
                     if protocol.failed:
                         break
-                    try:
-                        data = await stream.receive(READ_SIZE)
-                    except anyio.EndOfStream:
-                        protocol.receive_eof()
-                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-                        protocol.abort(ConnectionLost(f"the connection was lost ({exc!r})"))
+                    if self._inline is not None:
+                        await self._receive_inline(deliver)
                     else:
-                        protocol.receive_data(data)
+                        try:
+                            data = await stream.receive(READ_SIZE)
+                        except anyio.EndOfStream:
+                            protocol.receive_eof()
+                        except (
+                            anyio.BrokenResourceError,
+                            anyio.ClosedResourceError,
+                            OSError,
+                        ) as exc:
+                            protocol.abort(ConnectionLost(f"the connection was lost ({exc!r})"))
+                        else:
+                            protocol.receive_data(data)
                     if protocol.has_data_to_send:
-                        self._write_wanted.set()
+                        self.flush_soon()
                     for event in protocol.events_received():
                         await self._handle(event, deliver)
                     await self._fail_when_settled()
@@ -303,6 +454,52 @@ class Transport:
         finally:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(deliver)
+
+    def _take_inline(self, data: bytes) -> bool:
+        """Parse ``data`` as it arrives (the reader is idle); False leaves it to the reader."""
+        if self._inline_events:
+            return False  # the reader has events to deliver first
+        protocol = self.protocol
+        protocol.receive_data(data)
+        if protocol.has_data_to_send:
+            self.flush_soon()
+        events = protocol.events_received()
+        deliver_now = self._deliver_now
+        assert deliver_now is not None and self._inline is not None
+        for index, event in enumerate(events):
+            kind = type(event)
+            if kind is MessageReceived and deliver_now(event.data):  # type: ignore[union-attr]
+                continue
+            if kind is PingReceived:
+                continue  # answered already; only a trace would show it
+            self._inline_events = events[index:]
+            self._inline.wake()
+            return True
+        if protocol.failure_pending:
+            self._inline.wake()
+        return True
+
+    async def _receive_inline(self, deliver: Deliver) -> None:
+        """Wait for the inline receiver; deliver what it left; parse what it held."""
+        inline, protocol = self._inline, self.protocol
+        assert inline is not None
+        if not (
+            self._inline_events
+            or inline.chunks
+            or inline.eof
+            or inline.lost
+            or protocol.failure_pending
+        ):
+            await inline.wait()
+        events, self._inline_events = self._inline_events, []
+        for event in events:
+            await self._handle(event, deliver)
+        if inline.chunks:
+            protocol.receive_data(inline.take())
+        elif inline.error is not None:
+            protocol.abort(ConnectionLost(f"the connection was lost ({inline.error!r})"))
+        elif inline.eof or inline.lost:
+            protocol.receive_eof()
 
     async def _fail_when_settled(self) -> None:
         """Commit a pending protocol error once the application answered what came before."""
@@ -321,6 +518,9 @@ class Transport:
         """Close the stream, then deliver what is left, ``Closed`` last."""
         protocol, stream = self.protocol, self._stream
         assert stream is not None
+        if self._inline is not None:
+            self._inline.release()
+            self._inline = None
         if protocol.failed or self._abort_error is not None:
             # A live server that broke the protocol gets our Close frame and
             # then our end of TCP (RFC 6455 7.1.7) within close_timeout; a
@@ -340,14 +540,21 @@ class Transport:
             for event in events:
                 await self._handle(event, deliver)
         self._closed.set()
+        if self._progress is not None:
+            self._progress.set()
+
+    def _count_unsent(self) -> None:
+        """The messages not known to be written: what a write left, and what was never tried."""
+        unsent = self._leftover + self.protocol.data_to_send()
+        self.unsent_messages = count_data_frames(unsent, after=self._leftover_sent)
 
     async def _send_pending(self, stream: ByteStream) -> None:
         # Taking the bytes inside the lock keeps frames in order between the
         # writer and the shutdown path.
         async with self._send_lock:
-            data = self.protocol.data_to_send()
-            if data:
-                await stream.send(data)
+            data = self._take_output()
+            if data and not self._torn:
+                await self._write(stream, data)
 
     async def _handle(self, event: ProtocolEvent, deliver: Deliver) -> None:
         if self._trace is not None:
@@ -358,6 +565,9 @@ class Transport:
                 answered.set()
         elif isinstance(event, CloseReceived | Failed):
             self._arm_close_timer()
+        elif isinstance(event, Closed):
+            # Whatever is still queued, or was being written, never (surely) left.
+            self._count_unsent()
         self._delivering = True
         try:
             await deliver(event)
@@ -380,32 +590,67 @@ class Transport:
             if not self._close_started:
                 trace(">", "close", code=code, reason=event.reason, detail="echo")
         elif isinstance(event, Failed):
+            self._traced_failure = event.error
             trace("=", "error", detail=str(event.error))
             if event.code is not None:
-                trace(">", "close", code=None if event.code == 1005 else event.code)
+                trace(">", "close", code=event.code, reason=event.reason)
         elif isinstance(event, Closed):
-            if event.error is not None and not isinstance(event.error, ProtocolError):
+            # A failure was traced when it happened (Failed); other errors here.
+            if event.error is not None and event.error is not self._traced_failure:
                 trace("=", "error", detail=str(event.error))
             trace("=", "closed", code=event.code, reason=event.reason)
 
     async def _writer(self) -> None:
         assert self._stream is not None
-        protocol, stream = self.protocol, self._stream
+        stream = self._stream
         try:
             while not self._closed.is_set():
                 await self._write_wanted.wait()
-                self._write_wanted = anyio.Event()
+                self._write_wanted = self._new_event()
                 async with self._send_lock:
-                    data = protocol.data_to_send()
+                    data = self._take_output()
                     written, self._unwritten = self._unwritten, 0
-                    if data:
-                        await stream.send(data)
-                self.buffered_amount -= written
+                    if data and not self._torn:
+                        await self._write(stream, data)
+                self._written(written)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self.abort(ConnectionLost(f"the connection was lost while sending ({exc!r})"))
         except Exception as exc:
             logger.exception("wsapi: unexpected error in the writer task")
             self.abort(ConnectionLost(f"internal error: {exc!r}"))
+
+    async def _write(self, stream: ByteStream, data: bytes) -> None:
+        """Write ``data`` (whole frames, ``_leftover_sent`` of them already out).
+
+        The socket directly if it takes it all, else through the stream. Until
+        the write is done, ``data`` stays in ``_leftover``: if it fails, its
+        messages are counted as unsent (a failed ``send()`` may have written
+        some of it, which the kernel does not say).
+        """
+        start = self._leftover_sent
+        self._leftover = data
+        if self._direct is not None:
+            start += self._direct(data[start:] if start else data)
+            self._leftover_sent = start
+        if start < len(data):
+            self._writing = True
+            try:
+                await stream.send(data[start:] if start else data)
+            except BaseException:
+                # Cut short (an error, or cancelled): how much went out is unknown,
+                # so nothing more may be written, not even a Close frame.
+                self._torn = True
+                raise
+            finally:
+                self._writing = False
+        self._leftover, self._leftover_sent = b"", 0
+
+    def _take_output(self) -> bytes:
+        """What a write left unfinished, then what the protocol queued since."""
+        data = self.protocol.data_to_send()
+        if self._leftover:
+            data = self._leftover + data
+        return data
 
     async def _keepalive(self) -> None:
         assert self.ping_interval is not None

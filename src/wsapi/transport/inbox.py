@@ -30,11 +30,13 @@ class Inbox:
         self._items: deque[str | bytes] = deque()
         self._closed = False
         self._discarding = False
-        self._readable = anyio.Event()
-        self._writable = anyio.Event()
+        # anyio.Event() looks the backend up at every call; its class does not.
+        self._new_event = new_event = type(anyio.Event())
+        self._readable = new_event()
+        self._writable = new_event()
         self._readers = 0  # tasks waiting in get() on an empty inbox
         self._bystanders = 0  # tasks waiting for the end without reading
-        self._settled = anyio.Event()
+        self._settled = new_event()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -51,10 +53,20 @@ class Inbox:
             if self._discarding:
                 return
             if self._writable.is_set():
-                self._writable = anyio.Event()
+                self._writable = self._new_event()
             await self._writable.wait()
         self._items.append(item)
         self._readable.set()
+
+    def put_nowait(self, item: str | bytes) -> bool:
+        """Append ``item`` if there is room (True); False when ``put()`` would wait."""
+        if self._discarding:
+            return True
+        if len(self._items) >= self.max_size and not self._closed:
+            return False
+        self._items.append(item)
+        self._readable.set()
+        return True
 
     async def get(self) -> str | bytes:
         """The oldest item; waits for one; ``InboxClosed`` once closed and drained."""
@@ -62,7 +74,7 @@ class Inbox:
             if self._closed:
                 raise InboxClosed
             if self._readable.is_set():
-                self._readable = anyio.Event()
+                self._readable = self._new_event()
             self._readers += 1
             self._settled.set()
             try:
@@ -86,7 +98,7 @@ class Inbox:
             or (self._readers and not self._items)
         ):
             if self._settled.is_set():
-                self._settled = anyio.Event()
+                self._settled = self._new_event()
             await self._settled.wait()
 
     @contextmanager

@@ -1,0 +1,113 @@
+"""The fast encoder of data frames and the masking routines (C and pure Python)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from wsproto.frame_protocol import FrameDecoder, Opcode
+
+from tests.peers import require_peer
+from wsapi.protocol import framing
+from wsapi.protocol.framing import encode_frame, python_apply_mask
+
+
+def reference_mask(data: bytes, key: bytes) -> bytes:
+    return bytes(byte ^ key[index % 4] for index, byte in enumerate(data))
+
+
+def implementations() -> list[object]:
+    found: list[object] = [python_apply_mask]
+    try:
+        from wsapi._speedups import apply_mask
+    except ImportError:
+        pass
+    else:
+        found.append(apply_mask)
+    return found
+
+
+@pytest.mark.parametrize("mask", implementations(), ids=lambda f: f.__module__)  # type: ignore[attr-defined]
+@pytest.mark.parametrize("size", [0, 1, 3, 4, 5, 7, 8, 9, 15, 16, 17, 511, 512, 513, 4096, 70_001])
+def test_masking_matches_the_rfc(mask: object, size: int) -> None:
+    data, key = os.urandom(size), os.urandom(4)
+    assert mask(data, key) == reference_mask(data, key)  # type: ignore[operator]
+
+
+@given(data=st.binary(max_size=2000), key=st.binary(min_size=4, max_size=4))
+def test_masking_property(data: bytes, key: bytes) -> None:
+    expected = reference_mask(data, key)
+    for mask in implementations():
+        assert mask(data, key) == expected  # type: ignore[operator]
+        # Masking twice gives the data back.
+        assert mask(mask(data, key), key) == data  # type: ignore[operator]
+
+
+def test_masking_accepts_bytes_like() -> None:
+    key = b"\x01\x02\x03\x04"
+    for mask in implementations():
+        assert mask(bytearray(b"abcd"), key) == reference_mask(b"abcd", key)  # type: ignore[operator]
+        assert mask(memoryview(b"abcdefgh")[2:], key) == reference_mask(b"cdefgh", key)  # type: ignore[operator]
+
+
+def test_c_masking_rejects_a_bad_key() -> None:
+    speedups = pytest.importorskip("wsapi._speedups")
+    with pytest.raises(ValueError, match="4 bytes"):
+        speedups.apply_mask(b"data", b"abc")
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 200_000])
+@pytest.mark.parametrize("opcode", [Opcode.TEXT, Opcode.BINARY])
+def test_encoded_frames_parse_back(size: int, opcode: Opcode) -> None:
+    payload = b"a" * size
+    decoder = FrameDecoder(client=False)  # the server's side: expects masked frames
+    decoder.receive_bytes(encode_frame(opcode, payload))
+    frame = decoder.process_buffer()
+    assert frame is not None
+    assert frame.opcode is opcode
+    assert frame.payload == payload
+    assert frame.frame_finished and frame.message_finished
+
+
+def test_each_frame_has_a_fresh_key() -> None:
+    keys = {encode_frame(0x2, b"x")[2:6] for _ in range(50)}
+    assert len(keys) > 45
+
+
+def test_rsv1_for_compressed_frames() -> None:
+    assert encode_frame(0x1, b"x", rsv1=True)[0] == 0xC1
+    assert encode_frame(0x1, b"x")[0] == 0x81
+
+
+def test_speedups_are_built_here() -> None:
+    # CI builds the C extension (pip install -e .); a silent fallback would hide
+    # a broken build there. Without a compiler the pure-Python masking runs.
+    if os.environ.get("WSAPI_NO_SPEEDUPS"):
+        pytest.skip("WSAPI_NO_SPEEDUPS is set")
+    require_peer(
+        framing.SPEEDUPS,
+        "wsapi._speedups is not built: install a C compiler (apt-get install gcc libc6-dev) "
+        "and run `pip install -e .` again",
+    )
+    assert framing.apply_mask is not python_apply_mask
+
+
+def test_no_speedups_environment_variable() -> None:
+    code = "from wsapi.protocol import framing; print(framing.SPEEDUPS)"
+    env = dict(os.environ, WSAPI_NO_SPEEDUPS="1")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("size", [0, 5, 125, 126, 70_001])
+def test_mask_frame_is_head_key_and_masked_payload(size: int) -> None:
+    head, key, payload = b"\x82\x7e\x00\x05", os.urandom(4), os.urandom(size)
+    expected = head + key + reference_mask(payload, key)
+    assert framing.python_mask_frame(head, key, payload) == expected
+    assert framing.mask_frame(head, key, payload) == expected

@@ -1,0 +1,168 @@
+"""Sending without unbounded memory (drain) and nothing lost silently (unsent counts)."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import anyio
+import pytest
+
+from tests.peers.scripted import Opcode, RawConnection
+from wsapi import ConnectionClosed, DOMException, WebSocket
+from wsapi.testing import echo, serve
+
+pytestmark = pytest.mark.anyio
+
+TIMEOUT = 20.0
+CHUNK = 64 * 1024
+
+
+def held_reader(count: int, release: threading.Event, got: list[int]) -> Any:
+    """Script: accept, wait for ``release``, then read ``count`` binary frames and close."""
+
+    def script(conn: RawConnection) -> None:
+        conn.accept()
+        release.wait(TIMEOUT)
+        for _ in range(count):
+            frame = conn.read_frame(timeout=TIMEOUT)
+            assert frame is not None and frame.opcode == Opcode.BINARY
+            got.append(int.from_bytes(frame.payload[:4], "big"))
+        conn.close_handshake()
+
+    return script
+
+
+async def test_drain_keeps_buffered_amount_under_the_limit(scripted_server: Any) -> None:
+    count, got, release = 256, [], threading.Event()  # 16 MiB in all
+    server = scripted_server(held_reader(count, release, got))
+    peak = 0
+    # The server starts reading later: drain() has to wait for it meanwhile.
+    timer = threading.Timer(0.3, release.set)
+    timer.start()
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(server.url(), compression=None, ping_interval=None) as ws:
+            assert ws.bufferedAmount == 0
+            for index in range(count):
+                ws.send(index.to_bytes(4, "big") + bytes(CHUNK - 4))
+                peak = max(peak, ws.bufferedAmount)
+                await ws.drain()
+                assert ws.bufferedAmount <= 64 * 1024
+            await ws.wait_closed()
+    server.wait_scripts()
+    assert got == list(range(count))
+    # Never more than the limit plus the message being sent.
+    assert peak <= 64 * 1024 + CHUNK
+
+
+async def test_write_limit_option(scripted_server: Any) -> None:
+    count, got, release = 32, [], threading.Event()
+    server = scripted_server(held_reader(count, release, got))
+    with anyio.fail_after(TIMEOUT):
+        ws = WebSocket(server.url(), compression=None, ping_interval=None, write_limit=0)
+        async with ws:
+            release.set()
+            for index in range(count):
+                ws.send(index.to_bytes(4, "big") + bytes(CHUNK - 4))
+                await ws.drain()
+                assert ws.bufferedAmount == 0
+            await ws.wait_closed()
+    assert got == list(range(count))
+
+
+def test_write_limit_is_checked() -> None:
+    for bad in (-1, 1.5, True, "64k"):
+        with pytest.raises(ValueError, match="write_limit"):
+            WebSocket("ws://127.0.0.1:9/", write_limit=bad)  # type: ignore[arg-type]
+
+
+async def test_drain_before_the_connection_is_an_invalid_state() -> None:
+    with pytest.raises(DOMException) as info:
+        await WebSocket("ws://127.0.0.1:9/").drain()
+    assert info.value.name == "InvalidStateError"
+
+
+async def test_drain_returns_at_once_when_nothing_waits() -> None:
+    async with serve(echo) as server:
+        with anyio.fail_after(TIMEOUT):
+            async with WebSocket(server.url) as ws:
+                await ws.drain()
+                ws.send("hello")
+                await ws.drain()
+                assert await ws.recv() == "hello"
+
+
+async def test_drain_raises_once_send_drops_data() -> None:
+    async with serve(echo) as server:
+        with anyio.fail_after(TIMEOUT):
+            async with WebSocket(server.url) as ws:
+                ws.close()
+                ws.send("too late")  # dropped, as the standard says
+                with pytest.raises(ConnectionClosed) as info:
+                    await ws.drain()
+    assert info.value.wasClean
+    assert info.value.unsent == 1
+
+
+async def test_messages_sent_while_closing_are_counted_as_unsent() -> None:
+    async with serve(echo) as server:
+        with anyio.fail_after(TIMEOUT):
+            async with WebSocket(server.url) as ws:
+                ws.send("delivered")
+                ws.close(1000)
+                ws.send("dropped")
+                ws.send(b"dropped too")
+                close = await ws.wait_closed()
+    assert (close.code, close.wasClean, close.unsent) == (1000, True, 2)
+    assert ws.bufferedAmount == len("dropped") + len(b"dropped too")
+    assert "unsent=2" in repr(close)
+
+
+async def test_a_clean_close_reports_nothing_unsent() -> None:
+    async with serve(echo) as server:
+        with anyio.fail_after(TIMEOUT):
+            async with WebSocket(server.url) as ws:
+                for index in range(100):
+                    ws.send(f"message {index}")
+                for _ in range(100):
+                    await ws.recv()
+    close = await ws.wait_closed()
+    assert close.unsent == 0
+    assert "unsent" not in repr(close)
+
+
+async def test_a_failed_connection_reports_the_messages_never_written(
+    scripted_server: Any,
+) -> None:
+    # The server reads a few messages, then resets the connection while the
+    # client has megabytes queued: the close event counts the messages that
+    # never left, and bufferedAmount their bytes.
+    count, read = 256, 8
+    release = threading.Event()
+
+    def script(conn: RawConnection) -> None:
+        conn.accept()
+        release.wait(TIMEOUT)
+        for _ in range(read):
+            assert conn.read_frame(timeout=TIMEOUT) is not None
+        conn.abort()
+
+    server = scripted_server(script)
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(server.url(), compression=None, ping_interval=None) as ws:
+            for index in range(count):
+                ws.send(index.to_bytes(4, "big") + bytes(CHUNK - 4))
+            await anyio.sleep(0.05)
+            queued = ws.bufferedAmount
+            assert queued > 0
+            release.set()
+            with pytest.raises(ConnectionClosed) as info:
+                await ws.drain()
+            close = await ws.wait_closed()
+    server.wait_scripts()
+    assert (close.code, close.wasClean) == (1006, False)
+    assert info.value.unsent == close.unsent
+    # Messages the kernel took may be lost too (it does not say); the rest are counted.
+    assert 0 < close.unsent <= count - read
+    assert ws.bufferedAmount >= close.unsent * (CHUNK - 4)
+    assert f"{close.unsent} messages passed to send() never left" in str(info.value)
