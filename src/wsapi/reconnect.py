@@ -389,7 +389,7 @@ class Reconnecting(EventTarget):
         self._current = None
         ws = connection.ws
         # Still open (leaving ``async with ws`` closes it with 1000), or closed by ws.close().
-        ended_by_body = ws.readyState == WebSocket.OPEN or ws._transport._close_started
+        ended_by_body = ws.readyState == WebSocket.OPEN or ws._transport.close_started
         connection.release.set()
         await connection.done.wait()
         close = await connection.ws.wait_closed()

@@ -44,7 +44,8 @@ async def test_a_websocket_on_plain_tcp_writes_directly() -> None:
     async with serve(echo) as server:
         with anyio.fail_after(TIMEOUT):
             async with WebSocket(server.url, compression=None) as ws:
-                assert ws._transport._direct is not None
+                assert ws._transport.writer is not None
+                assert ws._transport.writer._direct is not None
                 for index in range(200):
                     ws.send(f"message {index}")
                 assert [await ws.recv() for _ in range(200)] == [

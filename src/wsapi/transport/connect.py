@@ -104,13 +104,27 @@ class Attempt:
     error: OSError | None = None
 
 
-@dataclass
+@dataclass(init=False)
 class Stage:
-    """The stage of opening in progress: ``dns``, ``proxy``, ``tcp``, ``tls``, ``http``."""
+    """The stage of opening in progress: ``dns``, ``proxy``, ``tcp``, ``tls``, ``http``.
+
+    ``Stage()`` names no stage yet (``name`` reads ``dns`` until one is set):
+    ``open_stream`` names the first one that runs, so a traced connection's first
+    stage is ``dns`` when it resolves the server's name, ``proxy`` through an HTTP or
+    ``socks5h://`` proxy, ``tcp`` to a Unix socket.
+    """
 
     name: str = "dns"
     address: str = ""
     attempts: list[Attempt] = field(default_factory=list)
+
+    def __init__(
+        self, name: str | None = None, address: str = "", attempts: list[Attempt] | None = None
+    ) -> None:
+        if name is not None:
+            self.name = name
+        self.address = address
+        self.attempts = [] if attempts is None else attempts
 
 
 async def open_stream(

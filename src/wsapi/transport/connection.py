@@ -53,17 +53,16 @@ from ..protocol.events import (
     PongReceived,
     ProtocolEvent,
 )
-from ..protocol.framing import count_data_frames
 from ..protocol.handshake import generate_key
 from ..protocol.proxy import ProxySetting
 from ..protocol.redirects import next_url, redirect_headers
 from ..protocol.url import WebSocketURL
-from ..response import Response
 from ..trace import Tracer
 from .connect import Stage, open_stream, timeout_error
-from .direct import DirectWrite, direct_writer, soon_caller
 from .inline import InlineReceiver, inline_receiver
 from .tls import default_ssl_context
+from .tracing import FrameTrace, TracedStage, trace_response
+from .writer import Writer
 
 __all__ = ["Transport"]
 
@@ -112,9 +111,6 @@ class Transport:
         self.close_timeout = close_timeout
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
-        #: Bytes of application data accepted by ``send()`` and not yet written.
-        self.buffered_amount = 0
-        self._unwritten = 0  # the part of buffered_amount queued since the last write
         self._stream: ByteStream | None = None
         self._task_group: TaskGroup | None = None
         self._deliver: Deliver | None = None
@@ -126,31 +122,19 @@ class Transport:
         self._close_timer_armed = False
         self._open_cancelled = False
         self._delivering = False  # the reader is waiting for the application
-        self._close_started = False  # we sent the first Close frame
-        self._traced_failure: WebSocketError | None = None
-        # Synchronous writes from send() (see direct.py): the writer, the bytes a
-        # partial write left over (they go first), and whether the task is writing.
-        self._direct: DirectWrite | None = None
-        # Whole frames a write left unfinished, and how many of their bytes went out.
-        self._leftover = b""
-        self._leftover_sent = 0
-        self._torn = False  # a write was cut short: the stream's framing is lost
-        #: Messages passed to send() that were never written (counted at the end).
-        self.unsent_messages = 0
-        self._progress: anyio.Event | None = None  # set when bytes are written (drain)
-        self._writing = False
-        self._call_soon: Callable[[Callable[[], object]], object] | None = None
-        self._flush_scheduled = False
+        #: We sent the first Close frame (``close()``).
+        self.close_started = False
+        # What the trace shows of the frames and the end (see tracing.py).
+        self._frames_trace = None if trace is None else FrameTrace(trace)
+        #: The write path (writer.py), made once the connection is open.
+        self.writer: Writer | None = None
         # Receiving without the reader task (see inline.py), and what it left for the task.
         self._inline: InlineReceiver | None = None
         self._inline_events: list[ProtocolEvent] = []
         self._deliver_now: DeliverNow | None = None
         # anyio's primitives need a running event loop: open() creates them.
-        self._new_event: Callable[[], anyio.Event]
-        self._write_wanted: anyio.Event
         self._closed: anyio.Event
         self._reader_scope: anyio.CancelScope
-        self._send_lock: anyio.Lock
 
     # -- opening ---------------------------------------------------------------
 
@@ -159,14 +143,9 @@ class Transport:
 
         Raises ``ConnectionFailed``; the protocol and the stream are closed then.
         """
-        # anyio.Event() looks the backend up at every call; its class does not.
-        self._new_event = type(anyio.Event())
-        self._write_wanted = self._new_event()
-        self._closed = self._new_event()
+        self._closed = anyio.Event()
         self._reader_scope = anyio.CancelScope()
-        # trio forbids two tasks sending on one stream at once.
-        self._send_lock = anyio.Lock(fast_acquire=True)
-        stage = Stage() if self._trace is None else _TracedStage(self._trace)
+        stage = Stage() if self._trace is None else TracedStage(self._trace)
         try:
             if self._open_cancelled:
                 raise ConnectionAborted(
@@ -175,6 +154,10 @@ class Transport:
             with anyio.CancelScope() as self._open_scope:
                 with anyio.fail_after(self.open_timeout):
                     opened = await self._open_following(stage)
+                assert self._stream is not None
+                self.writer = Writer(
+                    self.protocol, self._stream, closed=self._closed, on_error=self.abort
+                )
                 return opened
             # Only close() during the opening cancels _open_scope.
             raise ConnectionAborted(
@@ -242,11 +225,11 @@ class Transport:
                 if isinstance(event, Opened):
                     self._pending = events[index + 1 :]
                     if trace is not None:
-                        _trace_response(trace, event.response)
+                        trace_response(trace, event.response)
                     return event
                 if isinstance(event, HandshakeFailed):
                     if trace is not None and event.error.response is not None:
-                        _trace_response(trace, event.error.response)
+                        trace_response(trace, event.error.response)
                     if cause is not None:
                         raise event.error from cause
                     raise event.error
@@ -320,76 +303,48 @@ class Transport:
         assert task_group is not None
         self._deliver = deliver
         self._settle = settle
-        assert self._stream is not None
-        self._direct = direct_writer(self._stream)
-        self._call_soon = soon_caller(self._stream)
+        assert self._stream is not None and self.writer is not None
         self._deliver_now = deliver_now
         if deliver_now is not None and self._trace is None:
             self._inline = inline_receiver(self._stream, self._take_inline)
         if self.protocol.has_data_to_send:
             # Answers to frames that came in the same read as the 101.
-            self._write_wanted.set()
+            self.writer.flush_soon()
         task_group.start_soon(self._reader, name="wsapi reader")
-        task_group.start_soon(self._writer, name="wsapi writer")
+        task_group.start_soon(self.writer.run, name="wsapi writer")
         if self.ping_interval is not None:
             task_group.start_soon(self._keepalive, name="wsapi keepalive")
 
+    @property
+    def buffered_amount(self) -> int:
+        """Bytes of application data accepted by ``send()`` and not yet written."""
+        return 0 if self.writer is None else self.writer.buffered_amount
+
+    @property
+    def unsent_messages(self) -> int:
+        """Messages passed to ``send()`` not known to be written (set at the end)."""
+        return 0 if self.writer is None else self.writer.unsent_messages
+
     def queued(self, amount: int) -> None:
         """``send()`` queued ``amount`` bytes of application data in the protocol."""
-        self.buffered_amount += amount
-        self._unwritten += amount
-        self.flush_soon()
+        assert self.writer is not None
+        self.writer.queued(amount)
 
     def flush_soon(self) -> None:
-        """The protocol has bytes to write: at the end of this event loop turn."""
-        if self._call_soon is None:
-            self._write_wanted.set()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._call_soon(self._flush)
-
-    def _flush(self) -> None:
-        """Write what the turn queued, without the writer task if the socket takes it all."""
-        self._flush_scheduled = False
-        if self._writing or self._leftover or self._torn or self._closed.is_set():
-            self._write_wanted.set()
-            return
-        data = self.protocol.data_to_send()
-        if not data:
-            return
-        assert self._direct is not None
-        written = self._direct(data)
-        if written == len(data):
-            self._written(self._unwritten)
-            self._unwritten = 0
-        else:
-            self._leftover, self._leftover_sent = data, written
-            self._write_wanted.set()
-
-    def _written(self, amount: int) -> None:
-        """``amount`` bytes of application data reached the socket."""
-        self.buffered_amount -= amount
-        progress = self._progress
-        if progress is not None:
-            self._progress = None
-            progress.set()
+        """The protocol has bytes to write (a control frame)."""
+        assert self.writer is not None
+        self.writer.flush_soon()
 
     async def drain(self, limit: int) -> bool:
-        """Wait until at most ``limit`` bytes of application data are unwritten.
-
-        False when the connection closed first (the rest will never be written).
-        """
-        while self.buffered_amount > limit:
-            if self._closed.is_set():
-                return False
-            if self._progress is None:
-                self._progress = self._new_event()
-            await self._progress.wait()
-        return True
+        """Wait until at most ``limit`` bytes are unwritten; False if it closed first."""
+        assert self.writer is not None
+        return await self.writer.drain(limit)
 
     def close(self, code: int | None, reason: str) -> None:
         """Start the closing handshake (the caller checked the state)."""
-        self._close_started = True
+        self.close_started = True
+        if self._frames_trace is not None:
+            self._frames_trace.close_started = True
         self.protocol.send_close(code, reason)
         if self._trace is not None:
             self._trace(">", "close", code=code, reason=reason)
@@ -528,7 +483,8 @@ class Transport:
             graceful = self._abort_error is None
             with anyio.move_on_after(self.close_timeout if graceful else 1.0):
                 try:
-                    await self._send_pending(stream)
+                    assert self.writer is not None
+                    await self.writer.send_pending()
                     if graceful:
                         await _half_close_and_drain(stream)
                 except Exception:
@@ -540,117 +496,26 @@ class Transport:
             for event in events:
                 await self._handle(event, deliver)
         self._closed.set()
-        if self._progress is not None:
-            self._progress.set()
-
-    def _count_unsent(self) -> None:
-        """The messages not known to be written: what a write left, and what was never tried."""
-        unsent = self._leftover + self.protocol.data_to_send()
-        self.unsent_messages = count_data_frames(unsent, after=self._leftover_sent)
-
-    async def _send_pending(self, stream: ByteStream) -> None:
-        # Taking the bytes inside the lock keeps frames in order between the
-        # writer and the shutdown path.
-        async with self._send_lock:
-            data = self._take_output()
-            if data and not self._torn:
-                await self._write(stream, data)
+        if self.writer is not None:
+            self.writer.closed()
 
     async def _handle(self, event: ProtocolEvent, deliver: Deliver) -> None:
-        if self._trace is not None:
-            self._trace_event(self._trace, event)
+        if self._frames_trace is not None:
+            self._frames_trace.event(event, self.protocol.state is State.OPEN)
         if isinstance(event, PongReceived) and self._pong_waiter is not None:
             payload, answered = self._pong_waiter
             if event.data == payload:
                 answered.set()
         elif isinstance(event, CloseReceived | Failed):
             self._arm_close_timer()
-        elif isinstance(event, Closed):
+        elif isinstance(event, Closed) and self.writer is not None:
             # Whatever is still queued, or was being written, never (surely) left.
-            self._count_unsent()
+            self.writer.count_unsent()
         self._delivering = True
         try:
             await deliver(event)
         finally:
             self._delivering = False
-
-    def _trace_event(self, trace: Tracer, event: ProtocolEvent) -> None:
-        if isinstance(event, MessageReceived):
-            kind = "text" if isinstance(event.data, str) else "binary"
-            trace("<", kind, event.data)
-        elif isinstance(event, PingReceived):
-            trace("<", "ping", event.data)
-            if self.protocol.state is State.OPEN:
-                trace(">", "pong", event.data, detail="automatic")
-        elif isinstance(event, PongReceived):
-            trace("<", "pong", event.data)
-        elif isinstance(event, CloseReceived):
-            code = None if event.code == 1005 else event.code
-            trace("<", "close", code=code, reason=event.reason)
-            if not self._close_started:
-                trace(">", "close", code=code, reason=event.reason, detail="echo")
-        elif isinstance(event, Failed):
-            self._traced_failure = event.error
-            trace("=", "error", detail=str(event.error))
-            if event.code is not None:
-                trace(">", "close", code=event.code, reason=event.reason)
-        elif isinstance(event, Closed):
-            # A failure was traced when it happened (Failed); other errors here.
-            if event.error is not None and event.error is not self._traced_failure:
-                trace("=", "error", detail=str(event.error))
-            trace("=", "closed", code=event.code, reason=event.reason)
-
-    async def _writer(self) -> None:
-        assert self._stream is not None
-        stream = self._stream
-        try:
-            while not self._closed.is_set():
-                await self._write_wanted.wait()
-                self._write_wanted = self._new_event()
-                async with self._send_lock:
-                    data = self._take_output()
-                    written, self._unwritten = self._unwritten, 0
-                    if data and not self._torn:
-                        await self._write(stream, data)
-                self._written(written)
-        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
-            self.abort(ConnectionLost(f"the connection was lost while sending ({exc!r})"))
-        except Exception as exc:
-            logger.exception("wsapi: unexpected error in the writer task")
-            self.abort(ConnectionLost(f"internal error: {exc!r}"))
-
-    async def _write(self, stream: ByteStream, data: bytes) -> None:
-        """Write ``data`` (whole frames, ``_leftover_sent`` of them already out).
-
-        The socket directly if it takes it all, else through the stream. Until
-        the write is done, ``data`` stays in ``_leftover``: if it fails, its
-        messages are counted as unsent (a failed ``send()`` may have written
-        some of it, which the kernel does not say).
-        """
-        start = self._leftover_sent
-        self._leftover = data
-        if self._direct is not None:
-            start += self._direct(data[start:] if start else data)
-            self._leftover_sent = start
-        if start < len(data):
-            self._writing = True
-            try:
-                await stream.send(data[start:] if start else data)
-            except BaseException:
-                # Cut short (an error, or cancelled): how much went out is unknown,
-                # so nothing more may be written, not even a Close frame.
-                self._torn = True
-                raise
-            finally:
-                self._writing = False
-        self._leftover, self._leftover_sent = b"", 0
-
-    def _take_output(self) -> bytes:
-        """What a write left unfinished, then what the protocol queued since."""
-        data = self.protocol.data_to_send()
-        if self._leftover:
-            data = self._leftover + data
-        return data
 
     async def _keepalive(self) -> None:
         assert self.ping_interval is not None
@@ -702,35 +567,6 @@ class Transport:
                     f"close_timeout ({self.close_timeout:g} s)"
                 )
             )
-
-
-class _TracedStage(Stage):
-    """A ``Stage`` that reports each stage as it begins."""
-
-    _trace: Tracer
-
-    def __init__(self, trace: Tracer) -> None:
-        object.__setattr__(self, "_trace", trace)
-        super().__init__()
-
-    def __setattr__(self, name: str, value: object) -> None:
-        changed = self.__dict__.get(name) != value
-        super().__setattr__(name, value)
-        if changed and name == "name":
-            self._trace("=", "stage", detail=str(value))
-        elif changed and name == "address" and value:
-            self._trace("=", "stage", detail=f"tcp connect {value}")
-
-
-def _trace_response(trace: Tracer, response: Response) -> None:
-    trace(
-        "<",
-        "response",
-        code=response.status,
-        reason=response.reason,
-        headers=response.headers,
-        detail=response.status_line,
-    )
 
 
 async def _half_close_and_drain(stream: ByteStream) -> None:

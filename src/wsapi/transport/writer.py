@@ -1,0 +1,190 @@
+"""The write path of one connection: from the protocol's queued bytes to the socket.
+
+``send()`` queues frames in the protocol and calls ``queued()``; what one event
+loop turn queued goes out in one write. On plain TCP the bytes go straight to the
+socket when it takes them all (see direct.py); otherwise, or for what it did not
+take, the writer task (``run()``) writes through the stream. The accounting the
+application sees lives here too: ``buffered_amount`` (bytes of message data not
+yet written), ``drain()``, and ``unsent_messages`` once the connection is over.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import anyio
+from anyio.abc import ByteStream
+
+from ..errors import ConnectionLost, WebSocketError
+from ..protocol.connection import ClientProtocol
+from ..protocol.framing import count_data_frames
+from .direct import direct_writer, soon_caller
+
+__all__ = ["Writer"]
+
+logger = logging.getLogger("wsapi")
+
+
+class Writer:
+    """Writes one connection's frames in order, and keeps count of what was written."""
+
+    def __init__(
+        self,
+        protocol: ClientProtocol,
+        stream: ByteStream,
+        *,
+        closed: anyio.Event,
+        on_error: Callable[[WebSocketError], None],
+    ) -> None:
+        self.protocol = protocol
+        self._stream = stream
+        self._closed = closed
+        self._on_error = on_error
+        #: Bytes of application data accepted by ``send()`` and not yet written.
+        self.buffered_amount = 0
+        self._unwritten = 0  # the part of buffered_amount queued since the last write
+        #: Messages passed to send() that were not known to be written, at the end.
+        self.unsent_messages = 0
+        # anyio.Event() looks the backend up at every call; its class does not.
+        self._new_event = type(anyio.Event())
+        self._wanted = self._new_event()
+        self._progress: anyio.Event | None = None  # set when bytes are written (drain)
+        # trio forbids two tasks sending on one stream at once.
+        self._lock = anyio.Lock(fast_acquire=True)
+        # Synchronous writes (see direct.py), and the end-of-turn callback on asyncio.
+        self._direct = direct_writer(stream)
+        self._call_soon = soon_caller(stream)
+        self._flush_scheduled = False
+        self._writing = False  # awaiting the stream's send()
+        # Whole frames a write left unfinished, and how many of their bytes went out.
+        self._leftover = b""
+        self._leftover_sent = 0
+        self._torn = False  # a write was cut short: the stream's framing is lost
+
+    # -- called by send(), the reader and the keepalive -------------------------------
+
+    def queued(self, amount: int) -> None:
+        """``send()`` queued ``amount`` bytes of application data in the protocol."""
+        self.buffered_amount += amount
+        self._unwritten += amount
+        self.flush_soon()
+
+    def flush_soon(self) -> None:
+        """The protocol has bytes to write: at the end of this event loop turn."""
+        if self._call_soon is None:
+            self._wanted.set()
+        elif not self._flush_scheduled:
+            self._flush_scheduled = True
+            self._call_soon(self._flush)
+
+    def _flush(self) -> None:
+        """Write what the turn queued, without the writer task if the socket takes it all."""
+        self._flush_scheduled = False
+        if self._writing or self._leftover or self._torn or self._closed.is_set():
+            self._wanted.set()
+            return
+        data = self.protocol.data_to_send()
+        if not data:
+            return
+        assert self._direct is not None
+        written = self._direct(data)
+        if written == len(data):
+            self._written(self._unwritten)
+            self._unwritten = 0
+        else:
+            self._leftover, self._leftover_sent = data, written
+            self._wanted.set()
+
+    def _written(self, amount: int) -> None:
+        """``amount`` bytes of application data reached the socket."""
+        self.buffered_amount -= amount
+        progress = self._progress
+        if progress is not None:
+            self._progress = None
+            progress.set()
+
+    async def drain(self, limit: int) -> bool:
+        """Wait until at most ``limit`` bytes of application data are unwritten.
+
+        False when the connection closed first (the rest will never be written).
+        """
+        while self.buffered_amount > limit:
+            if self._closed.is_set():
+                return False
+            if self._progress is None:
+                self._progress = self._new_event()
+            await self._progress.wait()
+        return True
+
+    def closed(self) -> None:
+        """The connection is over: wake ``drain()``."""
+        if self._progress is not None:
+            self._progress.set()
+
+    # -- the writer task and the shutdown ----------------------------------------------
+
+    async def run(self) -> None:
+        """The writer task: write what was queued each time it is woken."""
+        try:
+            while not self._closed.is_set():
+                await self._wanted.wait()
+                self._wanted = self._new_event()
+                async with self._lock:
+                    data = self._take_output()
+                    written, self._unwritten = self._unwritten, 0
+                    if data and not self._torn:
+                        await self._write(data)
+                self._written(written)
+        except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
+            self._on_error(ConnectionLost(f"the connection was lost while sending ({exc!r})"))
+        except Exception as exc:
+            logger.exception("wsapi: unexpected error in the writer task")
+            self._on_error(ConnectionLost(f"internal error: {exc!r}"))
+
+    async def send_pending(self) -> None:
+        """Write what is queued now (the shutdown's Close frame), in order with the task."""
+        # Taking the bytes inside the lock keeps frames in order between the
+        # writer task and the shutdown path.
+        async with self._lock:
+            data = self._take_output()
+            if data and not self._torn:
+                await self._write(data)
+
+    def count_unsent(self) -> None:
+        """The messages not known to be written: what a write left, and what was never tried."""
+        unsent = self._leftover + self.protocol.data_to_send()
+        self.unsent_messages = count_data_frames(unsent, after=self._leftover_sent)
+
+    async def _write(self, data: bytes) -> None:
+        """Write ``data`` (whole frames, ``_leftover_sent`` of them already out).
+
+        The socket directly if it takes it all, else through the stream. Until
+        the write is done, ``data`` stays in ``_leftover``: if it fails, its
+        messages are counted as unsent (a failed ``send()`` may have written
+        some of it, which the kernel does not say).
+        """
+        start = self._leftover_sent
+        self._leftover = data
+        if self._direct is not None:
+            start += self._direct(data[start:] if start else data)
+            self._leftover_sent = start
+        if start < len(data):
+            self._writing = True
+            try:
+                await self._stream.send(data[start:] if start else data)
+            except BaseException:
+                # Cut short (an error, or cancelled): how much went out is unknown,
+                # so nothing more may be written, not even a Close frame.
+                self._torn = True
+                raise
+            finally:
+                self._writing = False
+        self._leftover, self._leftover_sent = b"", 0
+
+    def _take_output(self) -> bytes:
+        """What a write left unfinished, then what the protocol queued since."""
+        data = self.protocol.data_to_send()
+        if self._leftover:
+            data = self._leftover + data
+        return data
