@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import subprocess
 import sys
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -13,7 +15,9 @@ from wsproto.frame_protocol import FrameDecoder, Opcode
 
 from tests.peers import require_peer
 from wsapi.protocol import framing
-from wsapi.protocol.framing import encode_frame, python_apply_mask
+from wsapi.protocol.framing import encode_frame, python_apply_mask, read_simple_frames
+
+from .helpers import drain_events, frame, open_client
 
 
 def reference_mask(data: bytes, key: bytes) -> bytes:
@@ -111,3 +115,82 @@ def test_mask_frame_is_head_key_and_masked_payload(size: int) -> None:
     expected = head + key + reference_mask(payload, key)
     assert framing.python_mask_frame(head, key, payload) == expected
     assert framing.mask_frame(head, key, payload) == expected
+
+
+# -- the receiving fast path ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        frame(0x1, b"\xff\xfe"),  # invalid UTF-8: wsproto reports it
+        frame(0x1, b"hi", fin=False),  # a fragment
+        frame(0x2, b"x", rsv1=True),  # a reserved bit
+        frame(0x9, b"ping"),  # a control frame
+        frame(0x3, b""),  # a reserved opcode
+        frame(0x2, b"x" * 10, length_size=2),  # a length not in its shortest form
+        frame(0x2, b"x" * 200, length_size=8),
+        frame(0x2, b"masked", mask=b"abcd"),  # servers must not mask
+        frame(0x2, b"x" * 200)[:100],  # incomplete
+        frame(0x2, b"x" * 300)[:3],  # incomplete header
+        frame(0x2, b"x" * 151),  # over the limit of 150
+    ],
+    ids=lambda data: data[:2].hex(),
+)
+def test_the_fast_path_stops_at_anything_unusual(data: bytes) -> None:
+    before = frame(0x1, b"ok") + frame(0x2, b"\x00" * 130)
+    messages, used = read_simple_frames(before + data + frame(0x1, b"after"), 150)
+    assert messages == ["ok", b"\x00" * 130]
+    assert used == len(before)
+
+
+def test_the_fast_path_reads_every_simple_frame() -> None:
+    data = frame(0x1, "é".encode()) + frame(0x2, b"") + frame(0x2, b"y" * 70_000)
+    assert read_simple_frames(data, None) == (["é", b"", b"y" * 70_000], len(data))
+    assert read_simple_frames(data, 69_999)[1] == len(data) - len(frame(0x2, b"y" * 70_000))
+
+
+stream_item = st.one_of(
+    st.tuples(st.just("text"), st.text(max_size=300)),
+    st.tuples(st.just("binary"), st.binary(max_size=300)),
+    st.tuples(st.just("ping"), st.binary(max_size=20)),
+    st.tuples(st.just("fragmented"), st.binary(min_size=2, max_size=50)),
+)
+
+
+def encode_stream(items: list[tuple[str, Any]]) -> bytes:
+    raw = b""
+    for kind, value in items:
+        if kind == "text":
+            raw += frame(0x1, value.encode())
+        elif kind == "binary":
+            raw += frame(0x2, value)
+        elif kind == "ping":
+            raw += frame(0x9, value)
+        else:
+            half = len(value) // 2
+            raw += frame(0x2, value[:half], fin=False) + frame(0x0, value[half:])
+    return raw
+
+
+@given(
+    items=st.lists(stream_item, max_size=12),
+    cuts=st.lists(st.integers(0, 4000), max_size=8),
+    tail=st.binary(max_size=20),
+)
+def test_the_fast_path_gives_what_wsproto_gives(
+    items: list[tuple[str, Any]], cuts: list[int], tail: bytes
+) -> None:
+    raw = encode_stream(items) + tail
+    bounds = [0, *sorted(min(cut, len(raw)) for cut in cuts), len(raw)]
+    pieces = [raw[a:b] for a, b in itertools.pairwise(bounds)]
+    fast, slow = open_client(), open_client()
+    slow._between_messages = lambda: False  # type: ignore[method-assign]
+    got: dict[str, list[Any]] = {"fast": [], "slow": []}
+    for name, client in (("fast", fast), ("slow", slow)):
+        for piece in pieces:
+            if piece:
+                client.receive_data(piece)
+            got[name] += drain_events(client)
+    assert [repr(e) for e in got["fast"]] == [repr(e) for e in got["slow"]]
+    assert fast.state is slow.state

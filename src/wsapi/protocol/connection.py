@@ -73,7 +73,7 @@ from .events import (
     ProtocolEvent,
 )
 from .extensions import BoundedDeflate, SizeLimit
-from .framing import encode_frame
+from .framing import encode_frame, read_simple_frames
 from .handshake import (
     HandshakeRequest,
     as_response,
@@ -204,9 +204,34 @@ class ClientProtocol:
             and self._pending_failure is None
             and self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
         ):
+            if self._between_messages():
+                messages, used = read_simple_frames(data, self.max_message_size)
+                if messages:
+                    self._events.extend(MessageReceived(message) for message in messages)
+                if used == len(data):
+                    return
+                if used:
+                    data = data[used:]
             self._ws.receive_data(data)
             self._read_frames()
         # Anything after a completed closing handshake or a failure is ignored.
+
+    def _between_messages(self) -> bool:
+        """Nothing is half-parsed: simple frames may skip wsproto (see ``read_simple_frames``).
+
+        Not with permessage-deflate (its state spans messages), nor while a
+        message is in fragments or wsproto holds part of a frame.
+        """
+        if self.state is not State.OPEN or self._deflate is not None or self._fragments:
+            return False
+        assert self._ws is not None
+        proto = self._ws._proto
+        decoder = proto._frame_decoder
+        return (
+            decoder.header is None
+            and not decoder.buffer.buffer
+            and proto._message_decoder.opcode is None
+        )
 
     def receive_eof(self) -> None:
         """The server closed its side of the TCP connection."""

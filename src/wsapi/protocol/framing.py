@@ -31,6 +31,7 @@ __all__ = [
     "mask_frame",
     "python_apply_mask",
     "python_mask_frame",
+    "read_simple_frames",
 ]
 
 _PACK_16 = struct.Struct("!BBH").pack
@@ -130,3 +131,49 @@ def count_data_frames(data: bytes, after: int = 0) -> int:
         if opcode in (0x1, 0x2) and offset > after:
             count += 1
     return count
+
+
+def read_simple_frames(data: bytes, limit: int | None) -> tuple[list[str | bytes], int]:
+    """Messages from the front of ``data`` that are single unmasked final frames.
+
+    The fast path of receiving: a text or binary frame with FIN set, no RSV bit,
+    its length encoded the shortest way, at most ``limit`` bytes, and (for text)
+    valid UTF-8 is a whole message that needs none of wsproto's state. The scan
+    stops at the first frame that is anything else or incomplete, and returns the
+    messages and how many bytes they took; wsproto parses the rest, and reports
+    whatever is wrong with it.
+
+    >>> read_simple_frames(b"\\x81\\x02hi\\x82\\x01\\x00\\x89\\x00", None)
+    (['hi', b'\\x00'], 7)
+    """
+    messages: list[str | bytes] = []
+    end, offset = len(data), 0
+    while offset + 2 <= end:
+        first, length = data[offset], data[offset + 1]
+        if first != 0x81 and first != 0x82:
+            break  # a control frame, a fragment, RSV bits, a bad opcode
+        header = 2
+        if length > 125:
+            if length == 126 and offset + 4 <= end:
+                length, header = (data[offset + 2] << 8) | data[offset + 3], 4
+                if length < 126:
+                    break
+            elif length == 127 and offset + 10 <= end:
+                length, header = int.from_bytes(data[offset + 2 : offset + 10], "big"), 10
+                if length < 0x10000 or length >= 1 << 63:
+                    break
+            else:
+                break  # masked, or the header is incomplete
+        stop = offset + header + length
+        if stop > end or (limit is not None and length > limit):
+            break
+        payload = data[offset + header : stop]
+        if first == 0x81:
+            try:
+                messages.append(payload.decode("utf-8"))
+            except UnicodeDecodeError:
+                break
+        else:
+            messages.append(payload)
+        offset = stop
+    return messages, offset
