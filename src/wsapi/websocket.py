@@ -45,6 +45,7 @@ from .protocol.redirects import redirect_limit
 from .protocol.url import WebSocketURL, parse_url, validate_protocols
 from .trace import TraceEvent, Tracer
 from .transport.connection import Transport
+from .transport.flag import Flag
 from .transport.inbox import Inbox, InboxClosed
 from .transport.tls import default_ssl_context
 from .version import __version__
@@ -178,7 +179,7 @@ class WebSocket(EventTarget):
         self._max_queue = max_queue
         # anyio's primitives need a running event loop: __aenter__ creates them.
         self._inbox: Inbox
-        self._closed: anyio.Event
+        self._closed = Flag()
         self._ready_state: int = WebSocket.CONNECTING
         self._binary_type = "bytes"
         self._dropped = 0  # bytes passed to send() once closing: never sent
@@ -339,7 +340,6 @@ class WebSocket(EventTarget):
             raise RuntimeError("a WebSocket connects once: create a new one to reconnect")
         self._entered = True
         self._inbox = Inbox(self._max_queue)
-        self._closed = anyio.Event()
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         try:

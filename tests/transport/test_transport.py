@@ -599,7 +599,10 @@ async def test_no_task_left_after_the_block(scripted_server: Any, anyio_backend:
             ws.send("x")
             assert await ws.recv() == "x"
             names = set(wsapi_tasks(anyio_backend))
-            assert {"wsapi reader", "wsapi writer", "wsapi keepalive"} <= names
+            assert {"wsapi reader", "wsapi keepalive"} <= names
+            # On asyncio's plain TCP the writes go straight to the socket: the
+            # writer task starts only when one does not (see transport/writer.py).
+            assert ("wsapi writer" in names) is (anyio_backend == "trio")
         assert wsapi_tasks(anyio_backend) == []
         if anyio_backend == "asyncio":
             assert len(asyncio.all_tasks()) == before

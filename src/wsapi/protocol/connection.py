@@ -405,6 +405,8 @@ class ClientProtocol:
         self.extensions = response.header("Sec-WebSocket-Extensions", "") or ""
         self._events.append(Opened(subprotocol, self.extensions, response))
         trailing, _ = self._h11.trailing_data
+        # h11's job is done: an open connection does not keep it (memory).
+        del self._h11
         if trailing:
             self._ws.receive_data(trailing)
             self._read_frames()

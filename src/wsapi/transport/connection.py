@@ -59,6 +59,7 @@ from ..protocol.redirects import next_url, redirect_headers
 from ..protocol.url import WebSocketURL
 from ..trace import Tracer
 from .connect import Stage, open_stream, timeout_error
+from .flag import Flag
 from .inline import InlineReceiver, inline_receiver
 from .tls import default_ssl_context
 from .tracing import FrameTrace, TracedStage, trace_response
@@ -132,8 +133,8 @@ class Transport:
         self._inline: InlineReceiver | None = None
         self._inline_events: list[ProtocolEvent] = []
         self._deliver_now: DeliverNow | None = None
-        # anyio's primitives need a running event loop: open() creates them.
-        self._closed: anyio.Event
+        self._closed = Flag()
+        # anyio's cancel scopes need a running event loop: open() makes this one.
         self._reader_scope: anyio.CancelScope
 
     # -- opening ---------------------------------------------------------------
@@ -143,7 +144,6 @@ class Transport:
 
         Raises ``ConnectionFailed``; the protocol and the stream are closed then.
         """
-        self._closed = anyio.Event()
         self._reader_scope = anyio.CancelScope()
         stage = Stage() if self._trace is None else TracedStage(self._trace)
         try:
@@ -307,11 +307,11 @@ class Transport:
         self._deliver_now = deliver_now
         if deliver_now is not None and self._trace is None:
             self._inline = inline_receiver(self._stream, self._take_inline)
+        self.writer.attach(task_group)
         if self.protocol.has_data_to_send:
             # Answers to frames that came in the same read as the 101.
             self.writer.flush_soon()
         task_group.start_soon(self._reader, name="wsapi reader")
-        task_group.start_soon(self.writer.run, name="wsapi writer")
         if self.ping_interval is not None:
             task_group.start_soon(self._keepalive, name="wsapi keepalive")
 

@@ -31,12 +31,14 @@ class Inbox:
         self._closed = False
         self._discarding = False
         # anyio.Event() looks the backend up at every call; its class does not.
-        self._new_event = new_event = type(anyio.Event())
-        self._readable = new_event()
-        self._writable = new_event()
+        self._new_event = type(anyio.Event())
+        # Made when a task has to wait, and dropped once set: an idle connection
+        # holds none (an asyncio Event costs about 400 bytes).
+        self._readable: anyio.Event | None = None
+        self._writable: anyio.Event | None = None
+        self._settled: anyio.Event | None = None
         self._readers = 0  # tasks waiting in get() on an empty inbox
         self._bystanders = 0  # tasks waiting for the end without reading
-        self._settled = new_event()
 
     def __len__(self) -> int:
         return len(self._items)
@@ -52,11 +54,11 @@ class Inbox:
         while len(self._items) >= self.max_size and not self._closed:
             if self._discarding:
                 return
-            if self._writable.is_set():
+            if self._writable is None:
                 self._writable = self._new_event()
             await self._writable.wait()
         self._items.append(item)
-        self._readable.set()
+        self._wake_readers()
 
     def put_nowait(self, item: str | bytes) -> bool:
         """Append ``item`` if there is room (True); False when ``put()`` would wait."""
@@ -65,7 +67,7 @@ class Inbox:
         if len(self._items) >= self.max_size and not self._closed:
             return False
         self._items.append(item)
-        self._readable.set()
+        self._wake_readers()
         return True
 
     async def get(self) -> str | bytes:
@@ -73,17 +75,35 @@ class Inbox:
         while not self._items:
             if self._closed:
                 raise InboxClosed
-            if self._readable.is_set():
+            if self._readable is None:
                 self._readable = self._new_event()
             self._readers += 1
-            self._settled.set()
+            self._wake_settled()
             try:
                 await self._readable.wait()
             finally:
                 self._readers -= 1
         item = self._items.popleft()
-        self._writable.set()
+        if self._writable is not None:
+            self._wake_writers()
         return item
+
+    # Each wakes the tasks waiting on its event, and forgets the event.
+
+    def _wake_readers(self) -> None:
+        event, self._readable = self._readable, None
+        if event is not None:
+            event.set()
+
+    def _wake_writers(self) -> None:
+        event, self._writable = self._writable, None
+        if event is not None:
+            event.set()
+
+    def _wake_settled(self) -> None:
+        event, self._settled = self._settled, None
+        if event is not None:
+            event.set()
 
     async def settled(self) -> None:
         """Wait until every item was taken and a reader asks for the next one.
@@ -97,7 +117,7 @@ class Inbox:
             or self._bystanders
             or (self._readers and not self._items)
         ):
-            if self._settled.is_set():
+            if self._settled is None:
                 self._settled = self._new_event()
             await self._settled.wait()
 
@@ -105,7 +125,7 @@ class Inbox:
     def not_reading(self) -> Iterator[None]:
         """The application waits for the end without reading: ``settled()`` need not wait."""
         self._bystanders += 1
-        self._settled.set()
+        self._wake_settled()
         try:
             yield
         finally:
@@ -117,12 +137,12 @@ class Inbox:
         Items already queued stay readable.
         """
         self._discarding = True
-        self._writable.set()
-        self._settled.set()
+        self._wake_writers()
+        self._wake_settled()
 
     def close(self) -> None:
         """No more items will come; waiting readers wake up and drain."""
         self._closed = True
-        self._readable.set()
-        self._writable.set()
-        self._settled.set()
+        self._wake_readers()
+        self._wake_writers()
+        self._wake_settled()

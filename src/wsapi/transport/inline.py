@@ -19,7 +19,6 @@ for the closing of the connection.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable
 
 from anyio.abc import ByteStream
@@ -43,7 +42,7 @@ class InlineReceiver(asyncio.Protocol):
         self._inner = inner
         self._on_data = on_data
         #: Bytes the reader task has to parse, in order; and whether the peer is done.
-        self.chunks: deque[bytes] = deque()
+        self.chunks: list[bytes] = []  # (a list: an empty deque costs 600 bytes)
         self.held = 0
         self.eof = False
         self.lost = False

@@ -6,6 +6,10 @@ a server), does TLS with an ``https://`` proxy, then lets the sans-IO
 stream it returns leads to the server, and TLS for ``wss://`` runs over it.
 Every failure is a ``ProxyError`` naming the proxy (without credentials) and
 where it was configured; a timeout is an ``OpenTimeout`` at stage ``proxy``.
+
+The steps of ``open_tunnel`` are public (``lookup_proxy``, ``connect_proxy``,
+``start_proxy_tls``, ``tunnel_for``, ``negotiate``) so that ``wsapi doctor`` runs
+exactly the code a connection runs, one step at a time.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from __future__ import annotations
 import ipaddress
 import ssl
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import anyio
 import anyio.to_thread
@@ -50,7 +54,18 @@ from .tls import default_ssl_context
 if TYPE_CHECKING:
     from ..protocol.socks import SOCKS5Tunnel
 
-__all__ = ["choose_proxy", "open_tunnel"]
+__all__ = [
+    "Tunnel",
+    "choose_proxy",
+    "connect_proxy",
+    "lookup_proxy",
+    "negotiate",
+    "open_tunnel",
+    "require_socksio",
+    "resolves_here",
+    "start_proxy_tls",
+    "tunnel_for",
+]
 
 #: How much one read of the proxy's answer asks for.
 _READ_SIZE = 64 * 1024
@@ -85,17 +100,16 @@ async def open_tunnel(
     """A stream to ``url``'s host and port through ``proxy``; raise a ``ConnectionFailed``."""
     host = url.hostname
     if proxy.is_socks:
-        _require_socksio(url, proxy)
-        if proxy.scheme == "socks5" and not _is_address(host):
-            # socks5:// resolves here and sends an address; socks5h:// sends the name.
+        require_socksio(url, proxy)
+        if resolves_here(url, proxy):
             stage.name = "dns"
             host = (await resolve(url))[0]
     stage.name = "proxy"
-    stream = await _connect(url, proxy, stage)
+    stream = await connect_proxy(url, proxy, await lookup_proxy(url, proxy), stage)
     try:
         if proxy.scheme == "https":
-            stream = await _start_tls(url, proxy, stream, proxy_ssl or default_ssl_context())
-        await _negotiate(stream, _tunnel(url, proxy, host))
+            stream = await start_proxy_tls(url, proxy, stream, proxy_ssl or default_ssl_context())
+        await negotiate(stream, tunnel_for(url, proxy, host))
     except BaseException:
         # Failure, timeout or cancellation: the connection must not outlive the attempt.
         await anyio.aclose_forcefully(stream)
@@ -103,7 +117,25 @@ async def open_tunnel(
     return stream
 
 
-def _tunnel(url: WebSocketURL, proxy: ProxyURL, host: str) -> HTTPTunnel | SOCKS5Tunnel:
+class Tunnel(Protocol):
+    """What ``negotiate`` drives: ``HTTPTunnel`` or ``SOCKS5Tunnel`` (sans-IO)."""
+
+    def data_to_send(self) -> bytes: ...
+
+    def receive_data(self, data: bytes) -> bool: ...
+
+
+def resolves_here(url: WebSocketURL, proxy: ProxyURL) -> bool:
+    """Whether the server's host name is resolved here, not by the proxy.
+
+    ``socks5://`` resolves here and sends an address; ``socks5h://`` and HTTP
+    proxies send the name. An IP address needs no resolving.
+    """
+    return proxy.scheme == "socks5" and not _is_address(url.hostname)
+
+
+def tunnel_for(url: WebSocketURL, proxy: ProxyURL, host: str) -> HTTPTunnel | SOCKS5Tunnel:
+    """The sans-IO handshake that opens a tunnel to ``host`` (``url``'s port) through ``proxy``."""
     if proxy.is_socks:
         from ..protocol.socks import SOCKS5Tunnel
 
@@ -111,7 +143,8 @@ def _tunnel(url: WebSocketURL, proxy: ProxyURL, host: str) -> HTTPTunnel | SOCKS
     return HTTPTunnel(url, proxy)
 
 
-def _require_socksio(url: WebSocketURL, proxy: ProxyURL) -> None:
+def require_socksio(url: WebSocketURL, proxy: ProxyURL) -> None:
+    """Raise the ``ProxyError`` that says to install the ``socks`` extra, when it is missing."""
     try:
         import socksio  # noqa: F401
     except ImportError as exc:
@@ -131,9 +164,10 @@ def _is_address(host: str) -> bool:
     return True
 
 
-async def _connect(url: WebSocketURL, proxy: ProxyURL, stage: Stage) -> ByteStream:
+async def lookup_proxy(url: WebSocketURL, proxy: ProxyURL) -> list[str]:
+    """The addresses of the proxy's host name; raise ``ProxyUnreachable``."""
     try:
-        addresses = await lookup(proxy.hostname, proxy.port)
+        return await lookup(proxy.hostname, proxy.port)
     except OSError as exc:
         raise ProxyUnreachable(
             url.href,
@@ -142,6 +176,12 @@ async def _connect(url: WebSocketURL, proxy: ProxyURL, stage: Stage) -> ByteStre
             f"resolve it; {proxy.bypass}.",
             proxy=proxy.href,
         ) from exc
+
+
+async def connect_proxy(
+    url: WebSocketURL, proxy: ProxyURL, addresses: list[str], stage: Stage
+) -> ByteStream:
+    """Connect to the proxy at one of ``addresses`` (happy eyeballs, attempts in ``stage``)."""
     try:
         return await connect_addresses(addresses, proxy.port, stage)
     except AttemptsFailed as exc:
@@ -171,9 +211,10 @@ def _connect_error(
     )
 
 
-async def _start_tls(
+async def start_proxy_tls(
     url: WebSocketURL, proxy: ProxyURL, stream: ByteStream, context: ssl.SSLContext
 ) -> TLSStream:
+    """TLS with an ``https://`` proxy over ``stream``; raise ``ProxyTLSError``."""
     try:
         return await TLSStream.wrap(
             stream, hostname=proxy.hostname, ssl_context=context, standard_compatible=False
@@ -204,7 +245,7 @@ def _tls_failure(proxy: ProxyURL, exc: BaseException) -> tuple[str, str]:
     return f"{proxy.describe()} closed the connection during the TLS handshake", other
 
 
-async def _negotiate(stream: ByteStream, tunnel: HTTPTunnel | SOCKS5Tunnel) -> None:
+async def negotiate(stream: ByteStream, tunnel: Tunnel) -> None:
     """Run the tunnel's handshake over ``stream`` until it is open (or raises)."""
     while True:
         outgoing = tunnel.data_to_send()

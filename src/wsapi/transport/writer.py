@@ -14,12 +14,13 @@ import logging
 from collections.abc import Callable
 
 import anyio
-from anyio.abc import ByteStream
+from anyio.abc import ByteStream, TaskGroup
 
 from ..errors import ConnectionLost, WebSocketError
 from ..protocol.connection import ClientProtocol
 from ..protocol.framing import count_data_frames
 from .direct import direct_writer, soon_caller
+from .flag import Flag
 
 __all__ = ["Writer"]
 
@@ -34,7 +35,7 @@ class Writer:
         protocol: ClientProtocol,
         stream: ByteStream,
         *,
-        closed: anyio.Event,
+        closed: Flag,
         on_error: Callable[[WebSocketError], None],
     ) -> None:
         self.protocol = protocol
@@ -48,10 +49,15 @@ class Writer:
         self.unsent_messages = 0
         # anyio.Event() looks the backend up at every call; its class does not.
         self._new_event = type(anyio.Event())
-        self._wanted = self._new_event()
+        # The writer task starts the first time it is needed (on asyncio's plain TCP,
+        # maybe never), and waits on ``_wanted``, made when needed.
+        self._wanted: anyio.Event | None = None
+        self._task_group: TaskGroup | None = None
+        self._task_started = False
         self._progress: anyio.Event | None = None  # set when bytes are written (drain)
-        # trio forbids two tasks sending on one stream at once.
-        self._lock = anyio.Lock(fast_acquire=True)
+        # trio forbids two tasks sending on one stream at once: the writer task and
+        # the shutdown take turns (made when first needed: an idle connection has none).
+        self._lock_: anyio.Lock | None = None
         # Synchronous writes (see direct.py), and the end-of-turn callback on asyncio.
         self._direct = direct_writer(stream)
         self._call_soon = soon_caller(stream)
@@ -70,10 +76,29 @@ class Writer:
         self._unwritten += amount
         self.flush_soon()
 
+    def attach(self, task_group: TaskGroup) -> None:
+        """Where the writer task runs; it starts now if a write is already waiting."""
+        self._task_group = task_group
+        if self._wanted is not None:
+            self._start_task()
+
+    def _wake(self) -> None:
+        """The writer task has work: start it if needed, and wake it."""
+        if self._wanted is None:
+            self._wanted = self._new_event()
+        self._wanted.set()
+        if not self._task_started and self._task_group is not None:
+            self._start_task()
+
+    def _start_task(self) -> None:
+        assert self._task_group is not None
+        self._task_started = True
+        self._task_group.start_soon(self.run, name="wsapi writer")
+
     def flush_soon(self) -> None:
         """The protocol has bytes to write: at the end of this event loop turn."""
         if self._call_soon is None:
-            self._wanted.set()
+            self._wake()
         elif not self._flush_scheduled:
             self._flush_scheduled = True
             self._call_soon(self._flush)
@@ -82,7 +107,7 @@ class Writer:
         """Write what the turn queued, without the writer task if the socket takes it all."""
         self._flush_scheduled = False
         if self._writing or self._leftover or self._torn or self._closed.is_set():
-            self._wanted.set()
+            self._wake()
             return
         data = self.protocol.data_to_send()
         if not data:
@@ -94,7 +119,7 @@ class Writer:
             self._unwritten = 0
         else:
             self._leftover, self._leftover_sent = data, written
-            self._wanted.set()
+            self._wake()
 
     def _written(self, amount: int) -> None:
         """``amount`` bytes of application data reached the socket."""
@@ -124,12 +149,21 @@ class Writer:
 
     # -- the writer task and the shutdown ----------------------------------------------
 
+    @property
+    def _lock(self) -> anyio.Lock:
+        if self._lock_ is None:
+            self._lock_ = anyio.Lock(fast_acquire=True)
+        return self._lock_
+
     async def run(self) -> None:
         """The writer task: write what was queued each time it is woken."""
         try:
             while not self._closed.is_set():
-                await self._wanted.wait()
-                self._wanted = self._new_event()
+                wanted = self._wanted
+                if wanted is None:
+                    wanted = self._wanted = self._new_event()
+                await wanted.wait()
+                self._wanted = None
                 async with self._lock:
                     data = self._take_output()
                     written, self._unwritten = self._unwritten, 0
