@@ -300,31 +300,18 @@ class CertificateUntrusted(CertificateRejected):
     """The certificate is self-signed, or issued by a CA this client does not trust."""
 
 
-class InvalidStatus(ConnectionFailed):
-    """The server answered the upgrade request with a status other than 101.
+class _ResponseShortcuts:
+    """``status``, ``reason``, ``headers`` and ``body``: shortcuts to ``response``.
 
-    ``response`` keeps the status, reason, headers and the start of the body;
-    ``status``, ``reason``, ``headers`` and ``body`` are shortcuts to it.
-
-    Like ``OSError``, which becomes ``FileNotFoundError`` for ``ENOENT``,
-    ``InvalidStatus`` built with a 3xx response is a ``RedirectReceived``:
-
-    >>> error = InvalidStatus("ws://a.example/", "moved", response=Response(301, "Moved"))
-    >>> type(error).__name__
-    'RedirectReceived'
+    For the errors that always carry the HTTP answer they are about
+    (``InvalidStatus``, ``ProxyTunnelFailed``).
     """
 
-    default_stage = "http"
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> InvalidStatus:
-        kind: type[InvalidStatus] = cls
-        response = kwargs.get("response")
-        if cls is InvalidStatus and isinstance(response, Response) and 300 <= response.status < 400:
-            kind = RedirectReceived
-        return super().__new__(kind, *args, **kwargs)
+    response: Response | None
 
     @property
     def status(self) -> int:
+        """The status code (``403``)."""
         assert self.response is not None
         return self.response.status
 
@@ -351,6 +338,30 @@ class InvalidStatus(ConnectionFailed):
         """
         assert self.response is not None
         return _decode_body(self.response)
+
+
+class InvalidStatus(_ResponseShortcuts, ConnectionFailed):
+    """The server answered the upgrade request with a status other than 101.
+
+    ``response`` keeps the status, reason, headers and the start of the body;
+    ``status``, ``reason``, ``headers`` and ``body`` are shortcuts to it.
+
+    Like ``OSError``, which becomes ``FileNotFoundError`` for ``ENOENT``,
+    ``InvalidStatus`` built with a 3xx response is a ``RedirectReceived``:
+
+    >>> error = InvalidStatus("ws://a.example/", "moved", response=Response(301, "Moved"))
+    >>> type(error).__name__
+    'RedirectReceived'
+    """
+
+    default_stage = "http"
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> InvalidStatus:
+        kind: type[InvalidStatus] = cls
+        response = kwargs.get("response")
+        if cls is InvalidStatus and isinstance(response, Response) and 300 <= response.status < 400:
+            kind = RedirectReceived
+        return super().__new__(kind, *args, **kwargs)
 
 
 class RedirectReceived(InvalidStatus):
@@ -533,33 +544,12 @@ class ProxyAuthRequired(ProxyError):
         return self.response.header("Proxy-Authenticate") or ""
 
 
-class ProxyTunnelFailed(ProxyError):
+class ProxyTunnelFailed(_ResponseShortcuts, ProxyError):
     """The HTTP proxy answered ``CONNECT`` with a status other than 2xx (and 401, 407).
 
     ``response`` keeps the status, reason, headers and the start of the body;
     ``status``, ``reason``, ``headers`` and ``body`` are shortcuts to it.
     """
-
-    @property
-    def status(self) -> int:
-        assert self.response is not None
-        return self.response.status
-
-    @property
-    def reason(self) -> str:
-        assert self.response is not None
-        return self.response.reason
-
-    @property
-    def headers(self) -> tuple[tuple[str, str], ...]:
-        assert self.response is not None
-        return self.response.headers
-
-    @property
-    def body(self) -> Any:
-        """The body (its first 64 KiB), decoded: the JSON value when it is JSON, else text."""
-        assert self.response is not None
-        return _decode_body(self.response)
 
 
 class ProxyInvalidResponse(ProxyError):

@@ -31,8 +31,11 @@ Direction = Literal[">", "<", "="]
 class TraceEvent:
     """One thing that happened on the connection.
 
-    ``kind`` is one of: ``stage`` (``detail`` names it: ``dns``, ``tcp``,
-    ``tls``, ``http``), ``request`` and ``response`` (``headers``; ``code``
+    ``kind`` is one of: ``stage`` (``detail`` names it: ``dns``, ``proxy``,
+    ``tcp``, ``tls``, ``http``, as each begins, and ``tcp connect ADDRESS`` for
+    each address tried; through a proxy the first is ``proxy``, or ``dns`` when
+    a ``socks5://`` proxy has the server's name resolved here; to a Unix socket,
+    ``tcp``), ``request`` and ``response`` (``headers``; ``code``
     is the HTTP status of a response), ``redirect`` (``follow_redirects`` followed
     one: ``code`` is its status, ``detail`` the next URL), ``text``, ``binary``, ``ping``,
     ``pong``, ``close`` (``code`` and ``reason``; ``code`` None for a Close

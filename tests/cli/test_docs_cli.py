@@ -5,8 +5,10 @@ piped into wsapi) is run: each ``$ `` line in the block is a shell command,
 and the lines below it, up to the next ``$ ``, are what it prints (standard
 output and error together). The pages use ``ws://127.0.0.1:8765``; the test
 points that at the websockets test server (tests/peers/websockets_server.py,
-whose routes the pages use). The commands of one page run in order, in one
-temporary directory, so a later block can replay a file an earlier one saved.
+whose routes the pages use), and the proxy ``http://127.0.0.1:3128`` at tinyproxy
+(tests/peers/tinyproxy.py; the sessions that use it skip without it). The
+commands of one page run in order, in one temporary directory, so a later block
+can replay a file an earlier one saved.
 What changes from run to run (times, ports, keys, dates, versions) is
 normalised on both sides before comparing.
 """
@@ -23,11 +25,13 @@ from pathlib import Path
 import pytest
 
 from tests.cli.helpers import ROOT, cli_env
+from tests.peers.tinyproxy import TinyproxyServer
 from tests.peers.websockets_server import WebsocketsServer
 from wsapi.cli.commands import HELP
 
 PAGES = [ROOT / "docs" / "cli.md", ROOT / "README.md"]
 DOCS_ADDRESS = "127.0.0.1:8765"
+DOCS_PROXY = "127.0.0.1:3128"
 
 FENCE = re.compile(r"^```text\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
 
@@ -45,6 +49,7 @@ VOLATILE = [
     (re.compile(r'(Sec-WebSocket-(?:Key|Accept)(?:: |", "))[A-Za-z0-9+/=]+'), r"\1KEY"),
     (re.compile(r'\b(Date(?:: |", "))[^"\n]+'), r"\1DATE"),
     (re.compile(r"Python/\d+\.\d+ websockets/[\w.]+"), "SERVER"),
+    (re.compile(r"tinyproxy/[\w.]+"), "tinyproxy/VERSION"),
     (re.compile(r"wsapi/[\w.]+ \(Python \d+\.\d+\)"), "USER-AGENT"),
     (re.compile(r"[ \t]+$", re.MULTILINE), ""),
 ]
@@ -87,8 +92,13 @@ def shell_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
-def run_shown(shown: Shown, server: WebsocketsServer, directory: Path) -> str:
+def run_shown(
+    shown: Shown, server: WebsocketsServer, directory: Path, request: pytest.FixtureRequest
+) -> str:
     command = shown.command.replace(DOCS_ADDRESS, f"127.0.0.1:{server.port}")
+    if DOCS_PROXY in command:
+        proxy: TinyproxyServer = request.getfixturevalue("tinyproxy_server")  # or skip
+        command = command.replace(DOCS_PROXY, f"127.0.0.1:{proxy.port}")
     env = cli_env(PATH=f"{directory / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}")
     process = subprocess.run(
         ["/bin/sh", "-c", "exec 2>&1\n" + command],
@@ -105,12 +115,15 @@ def run_shown(shown: Shown, server: WebsocketsServer, directory: Path) -> str:
 @pytest.mark.skipif(sys.platform == "win32", reason="the sessions are POSIX shell commands")
 @pytest.mark.parametrize("page", PAGES, ids=lambda page: page.name)
 def test_shown_sessions_match(
-    page: Path, websockets_server: WebsocketsServer, shell_dir: Path
+    page: Path,
+    websockets_server: WebsocketsServer,
+    shell_dir: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     shown = sessions(page)
     assert shown, f"{page.name} shows no wsapi session"
     for session in shown:
-        actual = run_shown(session, websockets_server, shell_dir)
+        actual = run_shown(session, websockets_server, shell_dir, request)
         if os.environ.get("WSAPI_PRINT_DOCS"):  # to write the pages: see the real output
             print(f"$ {session.command}\n{actual}")
             continue

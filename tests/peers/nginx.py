@@ -21,17 +21,10 @@ locations below (``BACKEND`` is the ``websockets`` test server)::
 
 from __future__ import annotations
 
-import contextlib
-import shutil
-import socket
 import ssl
 import subprocess
-import tempfile
-import time
-from pathlib import Path
-from types import TracebackType
 
-from tests.peers import check_loopback
+from tests.peers.process import ProcessServer, binary_status, find_binary, free_port
 
 INSTALL_COMMAND = "apt-get install nginx-light"
 
@@ -47,27 +40,12 @@ _CORRECT = """\
 
 def nginx_binary() -> str | None:
     """Path of the ``nginx`` executable, or None."""
-    found = shutil.which("nginx")
-    if found:
-        return found
-    for candidate in _CANDIDATES:
-        if Path(candidate).is_file():
-            return candidate
-    return None
+    return find_binary("nginx", _CANDIDATES)
 
 
 def nginx_peer_status() -> tuple[bool, str]:
     """``(available, reason)`` for the nginx peer."""
-    if nginx_binary() is None:
-        return False, f"nginx peer: no `nginx` executable; install it with `{INSTALL_COMMAND}`"
-    return True, "nginx is available"
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port that was free a moment ago (nginx binds it next; startup retries on a race)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    return binary_status("nginx", nginx_binary(), "nginx", INSTALL_COMMAND)
 
 
 def _locations(backend: str, down: str) -> str:
@@ -95,7 +73,7 @@ def _locations(backend: str, down: str) -> str:
 """
 
 
-class NginxServer:
+class NginxServer(ProcessServer):
     """nginx in a subprocess; ``url(path)`` and ``tls_url(path)`` point at it.
 
     ``locations`` go in a plain server block and, when ``certificate`` (PEM
@@ -103,6 +81,9 @@ class NginxServer:
     certificate clients should trust (see ``client_context()``). ``proxy()``
     builds the usual configuration (module docstring).
     """
+
+    name = "nginx"
+    log_name = "error.log"
 
     def __init__(
         self,
@@ -113,15 +94,11 @@ class NginxServer:
         ca_pem: bytes | None = None,
         startup_timeout: float = 10.0,
     ) -> None:
-        self.host = check_loopback(host)
+        super().__init__(host=host, startup_timeout=startup_timeout)
         self.locations = locations
         self.certificate = certificate
         self.ca_pem = ca_pem
-        self.startup_timeout = startup_timeout
-        self.port = 0
         self.tls_port = 0
-        self._dir: tempfile.TemporaryDirectory[str] | None = None
-        self._process: subprocess.Popen[bytes] | None = None
 
     @classmethod
     def proxy(
@@ -152,17 +129,11 @@ class NginxServer:
             raise RuntimeError("nginx has no TLS server block")
         return f"wss://{host}:{self.tls_port}{path}"
 
-    @property
-    def directory(self) -> Path:
-        assert self._dir is not None
-        return Path(self._dir.name)
+    def binary(self) -> str | None:
+        return nginx_binary()
 
-    def error_log(self) -> str:
-        """The error log so far ("" before start)."""
-        if self._dir is None:
-            return ""
-        path = self.directory / "error.log"
-        return path.read_text(errors="replace") if path.exists() else ""
+    def missing(self) -> str:
+        return nginx_peer_status()[1]
 
     def _config(self) -> str:
         root = self.directory
@@ -201,31 +172,18 @@ http {{
 }}
 """
 
-    def __enter__(self) -> NginxServer:
-        binary = nginx_binary()
-        if binary is None:
-            raise RuntimeError(nginx_peer_status()[1])
-        self._dir = tempfile.TemporaryDirectory(prefix="wsapi-nginx-")
+    def _prepare(self) -> None:
         if self.certificate is not None:
             cert, key = self.certificate
             (self.directory / "cert.pem").write_bytes(cert)
             (self.directory / "key.pem").write_bytes(key)
-        try:
-            for _attempt in range(5):
-                if self._start(binary):
-                    return self
-            raise RuntimeError(f"nginx did not start:\n{self.error_log()}")
-        except BaseException:
-            self.stop()
-            raise
 
-    def _start(self, binary: str) -> bool:
-        """Start on fresh ports; False if a port was taken in the meantime."""
+    def _spawn(self, binary: str) -> subprocess.Popen[bytes]:
         self.port = free_port(self.host)
         self.tls_port = free_port(self.host) if self.certificate is not None else 0
         root = self.directory
         (root / "nginx.conf").write_text(self._config())
-        self._process = subprocess.Popen(
+        return subprocess.Popen(
             [
                 binary,
                 "-p",
@@ -241,44 +199,11 @@ http {{
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + self.startup_timeout
-        ports = [port for port in (self.port, self.tls_port) if port]
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                if "Address already in use" in self.error_log():
-                    self._process = None
-                    return False
-                raise RuntimeError(f"nginx exited at startup:\n{self.error_log()}")
-            if all(_listening(self.host, port) for port in ports):
-                return True
-            time.sleep(0.02)
-        raise RuntimeError(f"nginx did not listen within {self.startup_timeout} s")
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
+    def _ports(self) -> list[int]:
+        return [port for port in (self.port, self.tls_port) if port]
 
     def stop(self, timeout: float = 5.0) -> None:
         """Stop nginx (SIGTERM, then SIGKILL) and remove its directory."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout)
-        if self._dir is not None:
-            self._dir.cleanup()
-            self._dir = None
-        self.port = self.tls_port = 0
-
-
-def _listening(host: str, port: int) -> bool:
-    with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=0.2):
-        return True
-    return False
+        super().stop(timeout)
+        self.tls_port = 0

@@ -162,10 +162,11 @@ def feed(client: ClientProtocol, data: bytes, chunk: int | None = None) -> list[
 
 
 def drain_events(client: ClientProtocol) -> list[ProtocolEvent]:
-    """The events, with a pending failure committed after them (as the transport does)."""
+    """The events, with a pending failure or Close committed after them (as the transport does)."""
     events = client.events_received()
-    if client.failure_pending:
+    if client.failure_pending or client.close_pending:
         client.commit_failure()
+        client.commit_close()
         events += client.events_received()
     return events
 

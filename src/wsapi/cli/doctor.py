@@ -3,12 +3,16 @@
 A line per stage (URL, DNS, TCP connect, TLS, HTTP upgrade, WebSocket open,
 ping round trip, closing handshake) with its time and what it found; for the
 first stage that fails, the error a ``WebSocket`` would raise and the fix.
+Through a proxy (``--proxy``, or the proxy environment variables), the proxy's
+stages come first: which proxy, its DNS, TCP and TLS, the tunnel; to a Unix
+socket (``--unix-socket``), connecting to it replaces DNS and TCP.
 ``--json`` prints the same report as one JSON document. The exit status is 0
 when every stage passed, 1 when one failed, 2 for a usage error.
 
 The connection options are ``wsapi connect``'s, parsed by the same code
 (``options.add_connection_options``): headers, query, cookies, subprotocols,
-Origin, User-Agent, TLS, compression and the open, ping and close timeouts.
+Origin, User-Agent, TLS, proxy, Unix socket, compression and the open, ping
+and close timeouts.
 
 Credentials never appear: ``Authorization`` and ``Cookie`` values and the
 user:password of the URL are redacted, and anything the server sent is
@@ -32,6 +36,7 @@ from .options import (
     add_connection_options,
     headers_from,
     ssl_context,
+    way_options,
     with_query,
 )
 
@@ -50,6 +55,12 @@ Check a WebSocket URL stage by stage: URL, DNS, TCP connect, TLS, HTTP upgrade,
 WebSocket open, a ping round trip and the closing handshake. Prints a line per
 stage with its time, and the fix for the first failure.
 
+Through a proxy (--proxy, or HTTPS_PROXY, HTTP_PROXY, ALL_PROXY as the library
+reads them), the proxy's stages come first: which proxy, its DNS, TCP connect
+and TLS (https:// proxies), the tunnel (CONNECT, or SOCKS5), then TLS to the
+server through it. With --unix-socket, connecting to the socket replaces DNS
+and TCP.
+
 The connection options are those of `wsapi connect`: give the same ones to
 check the same request.
 """
@@ -60,6 +71,7 @@ exit status: 0 every stage passed; 1 a stage failed; 2 usage error.
 examples:
   wsapi doctor wss://example.com/chat -H 'Authorization: Bearer TOKEN' -s chat.v1
   wsapi doctor wss://localhost:8443/ --cacert ca.pem --json
+  wsapi doctor wss://example.com/chat --proxy http://proxy.example:3128
 """
 
 
@@ -122,6 +134,7 @@ def run_doctor(args: argparse.Namespace, out: Callable[[str], None] = print) -> 
     try:
         url = with_query(args.url, args.query)
         context = ssl_context(url, args.cacert, args.insecure, warn)
+        way = way_options(args)
     except UsageError as exc:
         print(f"wsapi doctor: error: {exc}", file=sys.stderr)
         return USAGE
@@ -145,7 +158,11 @@ def run_doctor(args: argparse.Namespace, out: Callable[[str], None] = print) -> 
             stage_timeout=timeouts["open_timeout"],
             compression=args.compression is not False,
             user_agent=user_agent,
-            **timeouts,
+            open_timeout=timeouts["open_timeout"],
+            ping_timeout=timeouts["ping_timeout"],
+            close_timeout=timeouts["close_timeout"],
+            proxy=way["proxy"],
+            unix_socket=way["unix_socket"],
         )
 
     report = anyio.run(check, backend=args.backend)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..errors import redact_url
+from ..protocol.proxy import proxy_option, unix_socket_option
 from .commands import (
     CommandError,
     Outgoing,
@@ -41,6 +42,7 @@ __all__ = [
     "add_until_options",
     "doctor_command",
     "headers_from",
+    "way_options",
     "ssl_context",
     "websocket_options",
     "with_query",
@@ -130,7 +132,10 @@ def _text(value: str) -> Outgoing:
 def add_connection_options(
     parser: argparse.ArgumentParser, *, exclude: Collection[str] = ()
 ) -> argparse._ArgumentGroup:
-    """``-H``, ``--query``, ``--cookie``, ``--subprotocol``, TLS, compression and timeouts.
+    """``-H``, ``--query``, ``--cookie``, ``--subprotocol``, TLS, the way, compression, timeouts.
+
+    The way to the server: ``--proxy URL`` or ``--no-proxy`` (by default, the
+    proxy environment variables decide, as in the library), ``--unix-socket PATH``.
 
     ``exclude`` names options a command has no use for (``wsapi doctor`` sends
     one ping and no message: no ``--ping-interval``, no ``--max-size``).
@@ -197,6 +202,27 @@ def add_connection_options(
         "--insecure",
         action="store_true",
         help="do not check the server's TLS certificate (dangerous: says so loudly)",
+    )
+    proxy = group.add_mutually_exclusive_group()
+    proxy.add_argument(
+        "--proxy",
+        default=True,
+        metavar="URL",
+        help="connect through this proxy: http://, https://, socks5:// or socks5h:// "
+        "(default: as HTTPS_PROXY, HTTP_PROXY, ALL_PROXY and NO_PROXY say)",
+    )
+    proxy.add_argument(
+        "--no-proxy",
+        dest="proxy",
+        action="store_const",
+        const=None,
+        help="connect directly, whatever the proxy environment variables say",
+    )
+    option(
+        "--unix-socket",
+        metavar="PATH",
+        help="connect to the server on this Unix domain socket (the URL still gives the "
+        "Host header and the path)",
     )
     option(
         "--compression",
@@ -403,6 +429,28 @@ def ssl_context(
         raise UsageError(f"cannot load CA certificates from {cacert}: {exc}") from exc
 
 
+def way_options(args: argparse.Namespace) -> dict[str, Any]:
+    """``proxy`` and ``unix_socket`` for ``WebSocket`` and ``diagnose``, checked as they are.
+
+    Without ``--proxy`` or ``--no-proxy``, ``proxy`` is True: the environment decides.
+    """
+    proxy, unix_socket = args.proxy, args.unix_socket
+    if isinstance(proxy, str) and unix_socket is not None:
+        raise UsageError(
+            "--proxy and --unix-socket cannot be used together (a Unix socket leads to the "
+            "server itself)"
+        )
+    try:
+        unix_socket_option(unix_socket)
+    except ValueError as exc:
+        raise UsageError(f"--unix-socket: {exc}") from exc
+    try:
+        proxy_option(proxy, unix_socket=unix_socket)
+    except (ValueError, ImportError) as exc:
+        raise UsageError(f"--proxy: {exc}") from exc
+    return {"proxy": proxy, "unix_socket": unix_socket}
+
+
 def _limit(value: float | int) -> Any:
     """0 means no limit (None) in the options that allow it."""
     return None if value == 0 else value
@@ -429,6 +477,7 @@ def websocket_options(
         "max_message_size": _limit(args.max_size),
         "compression": "deflate" if compression else None,
         "user_agent": args.user_agent,
+        **way_options(args),
     }
 
 
@@ -442,12 +491,15 @@ def doctor_command(
     compression: bool = True,
     cacert: str | None = None,
     insecure: bool = False,
+    proxy: str | bool | None = True,
+    unix_socket: str | None = None,
     show_secrets: bool = False,
 ) -> tuple[str, list[str]]:
     """The ``wsapi doctor`` command that checks the same request, and what it leaves out.
 
-    Secrets (Authorization and Cookie headers, the URL's user:password) are
-    left out of the command, and named in the list, unless ``show_secrets``.
+    Secrets (Authorization and Cookie headers, the user:password of the URL
+    and of the proxy URL) are left out of the command, and named in the list,
+    unless ``show_secrets``.
 
     >>> doctor_command("ws://h/x", protocols=["chat"], headers=[("Cookie", "a=1")])
     ('wsapi doctor ws://h/x -s chat', ['the Cookie header'])
@@ -474,4 +526,15 @@ def doctor_command(
             words += ["--cacert", cacert]
         elif insecure:
             words.append("--insecure")
+    if isinstance(proxy, str):
+        # A proxy URL without a scheme is an http:// one (curl's rule, and the library's).
+        shown_proxy = proxy if "://" in proxy else f"http://{proxy}"
+        if not show_secrets and redact_url(shown_proxy) != shown_proxy:
+            shown_proxy = redact_url(shown_proxy)
+            left_out.append("the proxy URL's user:password")
+        words += ["--proxy", proxy if show_secrets else shown_proxy]
+    elif not proxy:
+        words.append("--no-proxy")
+    if unix_socket is not None:
+        words += ["--unix-socket", unix_socket]
     return shlex.join(words), left_out

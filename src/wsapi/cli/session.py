@@ -342,6 +342,8 @@ class Session:
             compression=options.get("compression", "deflate") is not None,
             cacert=config.cacert,
             insecure=config.insecure,
+            proxy=options.get("proxy", True),
+            unix_socket=options.get("unix_socket"),
             show_secrets=config.show_secrets,
         )
         hint = (

@@ -1,7 +1,8 @@
 """``diagnose(url)``: check a WebSocket URL stage by stage, and say what to fix.
 
 The stages are the ones a connection goes through, run with the same code
-(``transport.connect`` for DNS, TCP and TLS, ``ClientProtocol`` for the
+(``transport.connect`` for DNS, TCP and TLS, ``transport.proxy`` and
+``transport.unix`` for the other ways to the server, ``ClientProtocol`` for the
 upgrade and the frames), one at a time, each timed and described::
 
     url    the URL parses (the constructor's SyntaxError otherwise)
@@ -12,6 +13,18 @@ upgrade and the frames), one at a time, each timed and described::
     open   the 101 is a valid WebSocket accept (subprotocol, extensions)
     ping   a ping comes back as a pong
     close  the closing handshake completes
+
+Through a proxy (``proxy=``, or the environment as ``WebSocket`` reads it), DNS
+and TCP are the proxy's, and the tunnel comes before TLS to the server::
+
+    proxy      which proxy applies, and where it is set
+    dns        socks5:// only: the server's name resolves here
+    proxy-dns  the proxy's host name resolves
+    proxy-tcp  the proxy accepts the connection (time per address tried)
+    proxy-tls  https:// proxies only: TLS with the proxy
+    tunnel     CONNECT and the proxy's answer, or the SOCKS5 reply
+
+To a Unix socket (``unix_socket=``), one stage, ``unix``, replaces DNS and TCP.
 
 The first stage that fails carries the error a ``WebSocket`` would raise (its
 text is the message users see) and the fix; the stages after it are skipped.
@@ -26,9 +39,10 @@ Nothing here prints: ``diagnose`` returns a ``DoctorReport``; ``wsapi doctor``
 from __future__ import annotations
 
 import base64
+import os
 import ssl
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -43,6 +57,7 @@ from ..errors import (
     DOMException,
     InvalidHandshake,
     KeepaliveTimeout,
+    ProxyError,
     WebSocketError,
     redact_url,
 )
@@ -58,6 +73,13 @@ from ..protocol.events import (
     ProtocolEvent,
 )
 from ..protocol.handshake import HandshakeRequest
+from ..protocol.proxy import (
+    EXPLICIT,
+    HTTPTunnel,
+    ProxyURL,
+    proxy_option,
+    unix_socket_option,
+)
 from ..protocol.url import WebSocketURL, parse_url, validate_protocols
 from ..response import Response
 from ..transport.connect import (
@@ -69,13 +91,34 @@ from ..transport.connect import (
     start_tls,
     timeout_error,
 )
+from ..transport.proxy import (
+    Tunnel,
+    choose_proxy,
+    connect_proxy,
+    lookup_proxy,
+    negotiate,
+    open_tunnel,
+    require_socksio,
+    resolves_here,
+    start_proxy_tls,
+    tunnel_for,
+)
 from ..transport.tls import default_ssl_context
+from ..transport.unix import connect_unix
 from ..version import __version__
 from .certificate import CertificateInfo, parse_certificate
 
-__all__ = ["STAGES", "DoctorReport", "StageReport", "diagnose", "redact_header"]
+__all__ = [
+    "PROXY_STAGES",
+    "STAGES",
+    "UNIX_STAGES",
+    "DoctorReport",
+    "StageReport",
+    "diagnose",
+    "redact_header",
+]
 
-#: The stages, in order, and how they are called in reports.
+#: The stages of a direct connection, in order, and how they are called in reports.
 STAGES: dict[str, str] = {
     "url": "URL",
     "dns": "DNS",
@@ -86,6 +129,29 @@ STAGES: dict[str, str] = {
     "ping": "ping round trip",
     "close": "closing handshake",
 }
+
+_AFTER_TCP = ("tls", "http", "open", "ping", "close")
+
+#: The stages through a proxy (``dns`` only where the server's name is resolved here).
+PROXY_STAGES: dict[str, str] = {
+    "url": "URL",
+    "proxy": "proxy",
+    "dns": "DNS",
+    "proxy-dns": "proxy DNS",
+    "proxy-tcp": "proxy TCP connect",
+    "proxy-tls": "proxy TLS",
+    "tunnel": "proxy tunnel",
+    **{name: STAGES[name] for name in _AFTER_TCP},
+}
+
+#: The stages to a Unix domain socket.
+UNIX_STAGES: dict[str, str] = {
+    "url": "URL",
+    "unix": "Unix socket",
+    **{name: STAGES[name] for name in _AFTER_TCP},
+}
+
+_TITLES = {**STAGES, **PROXY_STAGES, **UNIX_STAGES}
 
 #: Headers whose values are credentials: reports show only their first word.
 SECRET_HEADERS = frozenset(
@@ -141,7 +207,7 @@ class StageReport:
 
     @property
     def title(self) -> str:
-        return STAGES.get(self.name, self.name)
+        return _TITLES.get(self.name, self.name)
 
     @property
     def ok(self) -> bool:
@@ -211,10 +277,15 @@ async def diagnose(
     open_timeout: float | None = None,
     ping_timeout: float | None = None,
     close_timeout: float | None = None,
+    proxy: str | bool | None = True,
+    proxy_ssl: ssl.SSLContext | None = None,
+    unix_socket: str | os.PathLike[str] | None = None,
 ) -> DoctorReport:
     """Check ``url`` stage by stage; never raises for a connection problem.
 
-    The options are those of ``WebSocket`` (``ssl_context`` is its ``ssl=``).
+    The options are those of ``WebSocket`` (``ssl_context`` is its ``ssl=``);
+    ``proxy`` (a proxy URL, ``True`` for the environment's, None for none),
+    ``proxy_ssl`` and ``unix_socket`` choose the way to the server, and its stages.
     ``stage_timeout`` bounds each stage, in seconds. ``open_timeout``, when
     given, also bounds the stages of the opening (DNS, TCP, TLS and the
     upgrade) together, as ``WebSocket``'s does, and a stage that runs out of it
@@ -222,12 +293,30 @@ async def diagnose(
     ``close_timeout``, when given, bound the ping round trip and the closing
     handshake instead of ``stage_timeout``. ``math.inf`` sets no limit.
     """
-    doctor = _Doctor(url, stage_timeout, open_timeout, ping_timeout, close_timeout)
+    route = _Route(proxy, proxy_ssl, unix_socket)
+    doctor = _Doctor(url, stage_timeout, open_timeout, ping_timeout, close_timeout, route)
     try:
         await doctor.run(headers, protocols, origin, ssl_context, compression, user_agent)
     finally:
         await doctor.release()
     return doctor.report
+
+
+class _Route:
+    """The way to the server the options ask for: directly, through a proxy, or a Unix socket."""
+
+    def __init__(
+        self,
+        proxy: object = True,
+        proxy_ssl: ssl.SSLContext | None = None,
+        unix_socket: object = None,
+    ) -> None:
+        self.proxy = proxy
+        self.proxy_ssl = proxy_ssl
+        self.unix_socket = unix_socket
+        #: Once known: the proxy used, or the socket's path.
+        self.chosen: ProxyURL | None = None
+        self.unix_path: str | None = None
 
 
 class _Doctor:
@@ -238,6 +327,7 @@ class _Doctor:
         open_timeout: float | None = None,
         ping_timeout: float | None = None,
         close_timeout: float | None = None,
+        route: _Route | None = None,
     ) -> None:
         self.timeout = timeout
         self.open_timeout = open_timeout
@@ -251,7 +341,9 @@ class _Doctor:
         self.stream: ByteStream | None = None
         self.pending: list[ProtocolEvent] = []
         self.read_error: BaseException | None = None
+        self.route = route or _Route()
         self.connected: Attempt | None = None  # the TCP attempt that succeeded
+        self.address = ""  # where the server was reached, for messages ("" via a proxy)
 
     # -- the run -----------------------------------------------------------------
 
@@ -268,8 +360,7 @@ class _Doctor:
             return
         if self.open_timeout is not None:
             self.open_deadline = anyio.current_time() + self.open_timeout
-        addresses = await self.check_dns()
-        if addresses is None or not await self.check_tcp(addresses):
+        if not await self.check_way():
             return
         if not await self.check_tls(ssl_context):
             return
@@ -286,6 +377,11 @@ class _Doctor:
 
     def stage(self, name: str) -> StageReport:
         return self.report.stage(name)
+
+    def lay_out(self, names: Sequence[str]) -> None:
+        """The stages of the way taken, in order (those run so far are kept)."""
+        done = {stage.name: stage for stage in self.report.stages}
+        self.report.stages = [done.get(name) or StageReport(name) for name in names]
 
     def opening_limit(self) -> tuple[float, float]:
         """(how long this stage of the opening may take, the timeout its error names)."""
@@ -391,16 +487,60 @@ class _Doctor:
 
     # -- DNS, TCP, TLS -------------------------------------------------------------
 
+    async def check_way(self) -> bool:
+        """The stages that make a stream to the server: DNS and TCP, a Unix socket, a proxy."""
+        assert self.url is not None
+        route = self.route
+        if route.unix_socket is not None:
+            return await self.check_unix()
+        started = anyio.current_time()
+        limit, named = self.opening_limit()
+        try:
+            setting = proxy_option(route.proxy, unix_socket=None)
+            with anyio.fail_after(limit):
+                route.chosen = await choose_proxy(self.url, setting)
+        except (TypeError, ValueError, ImportError, ProxyError, TimeoutError) as exc:
+            self.lay_out(self.proxy_stages(None))
+            stage = self.stage("proxy")
+            stage.seconds = anyio.current_time() - started
+            if isinstance(exc, TimeoutError):
+                return self.fail(stage, _chained(timeout_error(self.url, "proxy", named), exc))
+            if isinstance(exc, ProxyError):  # a proxy variable that is not a proxy URL
+                return self.fail(stage, exc)
+            fix = (
+                "Install SOCKS support: pip install 'wsapi[socks]'."
+                if isinstance(exc, ImportError)
+                else "Give a proxy URL such as http://proxy.example:3128 (or https://, "
+                "socks5://, socks5h://), or no proxy."
+            )
+            return self.fail(stage, exc, fix=fix)
+        if route.chosen is not None:
+            return await self.check_proxy(route.chosen, anyio.current_time() - started)
+        addresses = await self.check_dns()
+        return addresses is not None and await self.check_tcp(addresses)
+
     async def check_dns(self) -> list[str] | None:
         assert self.url is not None
-        stage = self.stage("dns")
+        url = self.url
+        return await self.resolve_stage("dns", url.hostname, "dns", lambda: resolve(url))
+
+    async def resolve_stage(
+        self,
+        name: str,
+        hostname: str,
+        timeout_stage: str,
+        lookup: Callable[[], Awaitable[list[str]]],
+    ) -> list[str] | None:
+        """Stage ``name``: ``lookup()`` resolves ``hostname``; None when it failed."""
+        assert self.url is not None
+        stage = self.stage(name)
         started = anyio.current_time()
         limit, named = self.opening_limit()
         try:
             with anyio.fail_after(limit):
-                addresses = await resolve(self.url)
+                addresses = await lookup()
         except TimeoutError as exc:
-            self.fail(stage, _chained(timeout_error(self.url, "dns", named), exc))
+            self.fail(stage, _chained(timeout_error(self.url, timeout_stage, named), exc))
             return None
         except ConnectionFailed as exc:
             self.fail(stage, exc)
@@ -408,24 +548,42 @@ class _Doctor:
         finally:
             stage.seconds = anyio.current_time() - started
         stage.status = "ok"
-        stage.summary = f"{self.url.hostname} -> {', '.join(addresses)}"
-        if addresses == [self.url.hostname]:
-            stage.summary = f"{self.url.hostname} (an IP address: nothing to resolve)"
+        stage.summary = f"{hostname} -> {', '.join(addresses)}"
+        if addresses == [hostname]:
+            stage.summary = f"{hostname} (an IP address: nothing to resolve)"
         stage.facts = {"addresses": addresses}
         return addresses
 
     async def check_tcp(self, addresses: list[str]) -> bool:
         assert self.url is not None
-        stage = self.stage("tcp")
+        url = self.url
         progress = Stage(name="tcp")
+        if not await self.connect_stage(
+            "tcp", "tcp", progress, lambda: connect(url, addresses, progress)
+        ):
+            return False
+        self.connected = progress.attempts[-1]
+        self.address = progress.address
+        return True
+
+    async def connect_stage(
+        self,
+        name: str,
+        timeout_stage: str,
+        progress: Stage,
+        connect_to: Callable[[], Awaitable[ByteStream]],
+    ) -> bool:
+        """Stage ``name``: ``connect_to()`` connects (recording attempts in ``progress``)."""
+        assert self.url is not None
+        stage = self.stage(name)
         started = anyio.current_time()
         error: BaseException | None = None
         limit, named = self.opening_limit()
         try:
             with anyio.fail_after(limit):
-                self.stream = await connect(self.url, addresses, progress)
+                self.stream = await connect_to()
         except TimeoutError as exc:
-            error = _chained(timeout_error(self.url, "tcp", named, progress.address), exc)
+            error = _chained(timeout_error(self.url, timeout_stage, named, progress.address), exc)
         except ConnectionFailed as exc:
             error = exc
         stage.seconds = anyio.current_time() - started
@@ -447,7 +605,139 @@ class _Doctor:
             return self.fail(stage, error)
         stage.status = "ok"
         stage.summary = f"connected to {progress.address}"
-        self.connected = progress.attempts[-1]
+        return True
+
+    # -- a Unix socket ---------------------------------------------------------------
+
+    async def check_unix(self) -> bool:
+        assert self.url is not None
+        url, route = self.url, self.route
+        self.lay_out(list(UNIX_STAGES))
+        try:
+            path = unix_socket_option(route.unix_socket)
+            proxy_option(route.proxy, unix_socket=path)  # a proxy URL: ValueError
+        except (TypeError, ValueError, ImportError) as exc:
+            stage = self.stage("unix")
+            stage.seconds = 0.0
+            return self.fail(stage, exc, fix="Give unix_socket= a path, and no proxy URL.")
+        assert path is not None
+        route.unix_path = path
+        progress = Stage()
+        if not await self.connect_stage(
+            "unix", "tcp", progress, lambda: connect_unix(url, path, progress)
+        ):
+            return False
+        self.address = progress.address
+        return True
+
+    # -- through a proxy ---------------------------------------------------------------
+
+    def proxy_stages(self, proxy: ProxyURL | None) -> list[str]:
+        assert self.url is not None
+        local_dns = proxy is not None and resolves_here(self.url, proxy)
+        return [name for name in PROXY_STAGES if name != "dns" or local_dns]
+
+    async def check_proxy(self, proxy: ProxyURL, seconds: float) -> bool:
+        assert self.url is not None
+        url = self.url
+        self.lay_out(self.proxy_stages(proxy))
+        stage = self.stage("proxy")
+        stage.seconds = seconds
+        if proxy.is_socks:
+            try:
+                require_socksio(url, proxy)
+            except ProxyError as exc:
+                return self.fail(stage, exc)
+        stage.status = "ok"
+        given = proxy.source == EXPLICIT
+        stage.summary = proxy.href if given else f"{proxy.href} (from {proxy.source})"
+        stage.details.append(_PROXY_KINDS[proxy.scheme])
+        if proxy.has_credentials:
+            sent = "in a SOCKS5 login" if proxy.is_socks else "as Proxy-Authorization"
+            stage.details.append(f"credentials in the proxy URL: sent {sent} (not shown)")
+        stage.facts = {
+            "proxy": proxy.href,
+            "source": proxy.source,
+            "credentials": proxy.has_credentials,
+        }
+        host = url.hostname
+        if resolves_here(url, proxy):
+            addresses = await self.check_dns()
+            if addresses is None:
+                return False
+            host = addresses[0]
+        found = await self.resolve_stage(
+            "proxy-dns", proxy.hostname, "proxy", lambda: lookup_proxy(url, proxy)
+        )
+        if found is None:
+            return False
+        addresses = found
+        progress = Stage(name="proxy")
+        if not await self.connect_stage(
+            "proxy-tcp", "proxy", progress, lambda: connect_proxy(url, proxy, addresses, progress)
+        ):
+            return False
+        return await self.check_proxy_tls(proxy) and await self.check_tunnel(
+            proxy, host, progress.address
+        )
+
+    async def check_proxy_tls(self, proxy: ProxyURL) -> bool:
+        assert self.url is not None and self.stream is not None
+        stage = self.stage("proxy-tls")
+        if proxy.scheme != "https":
+            stage.summary = f"not used: {'SOCKS5' if proxy.is_socks else 'http://'} proxy"
+            return True
+        context = self.route.proxy_ssl or default_ssl_context()
+        started = anyio.current_time()
+        limit, named = self.opening_limit()
+        try:
+            with anyio.fail_after(limit):
+                tls = await start_proxy_tls(self.url, proxy, self.stream, context)
+        except TimeoutError as exc:
+            stage.seconds = anyio.current_time() - started
+            return self.fail(stage, _chained(timeout_error(self.url, "proxy", named), exc))
+        except ConnectionFailed as exc:
+            stage.seconds = anyio.current_time() - started
+            return self.fail(stage, exc)
+        stage.seconds = anyio.current_time() - started
+        version, cipher_name = self.tls_passed(stage, tls)
+        trusted = "proxy_ssl" if self.route.proxy_ssl is not None else "certifi's roots"
+        stage.details.append(f"verified: trusted by {trusted}, valid for {proxy.hostname}")
+        stage.facts.update({"version": version, "cipher": cipher_name})
+        return True
+
+    async def check_tunnel(self, proxy: ProxyURL, host: str, address: str) -> bool:
+        assert self.url is not None and self.stream is not None
+        stage = self.stage("tunnel")
+        tunnel = tunnel_for(self.url, proxy, host)
+        sent = _Sent(tunnel)
+        started = anyio.current_time()
+        error: BaseException | None = None
+        limit, named = self.opening_limit()
+        try:
+            with anyio.fail_after(limit):
+                await negotiate(self.stream, sent)
+        except TimeoutError as exc:
+            error = _chained(timeout_error(self.url, "proxy", named, address), exc)
+        except ConnectionFailed as exc:
+            error = exc
+        stage.seconds = anyio.current_time() - started
+        stage.facts = {"target": tunnel.target}
+        if isinstance(tunnel, HTTPTunnel):
+            stage.details.extend(_request_lines(bytes(sent.data)))
+            if tunnel.response is not None:
+                stage.details.extend(_response_lines(tunnel.response))
+                stage.facts["status"] = tunnel.response.status
+        else:
+            how = "an address" if resolves_here(self.url, proxy) else "a name the proxy resolves"
+            stage.details.append(f"SOCKS5 CONNECT {tunnel.target} ({how})")
+        if error is not None:
+            return self.fail(stage, error)
+        stage.status = "ok"
+        if isinstance(tunnel, HTTPTunnel) and tunnel.response is not None:
+            stage.summary = f"CONNECT {tunnel.target}: {tunnel.response.status_line}"
+        else:
+            stage.summary = f"SOCKS5 CONNECT {tunnel.target}: succeeded"
         return True
 
     async def check_tls(self, ssl_context: ssl.SSLContext | None) -> bool:
@@ -456,10 +746,9 @@ class _Doctor:
         if not self.url.secure:
             stage.summary = "not used: ws:// URL"
             return True
-        assert self.connected is not None
         context = ssl_context or default_ssl_context()
         started = anyio.current_time()
-        address = self.connected.address
+        address = self.address
         limit, named = self.opening_limit()
         try:
             with anyio.fail_after(limit):
@@ -483,16 +772,7 @@ class _Doctor:
                 stage.facts["verify_message"] = exc.verify_message
             return False
         stage.seconds = anyio.current_time() - started
-        self.stream = tls
-        version = tls.extra(TLSAttribute.tls_version, "")
-        cipher = tls.extra(TLSAttribute.cipher, None)
-        cipher_name = cipher[0] if cipher else ""
-        stage.status = "ok"
-        stage.summary = f"{version} {cipher_name}, certificate verified".strip()
-        stage.details.append(f"version {version}, cipher {cipher_name}")
-        der = tls.extra(TLSAttribute.peer_certificate_binary, None)
-        info = parse_certificate(der) if der else None
-        self.describe_certificate(stage, info)
+        version, cipher_name = self.tls_passed(stage, tls)
         chain = _chain(tls)
         if chain:
             stage.details.append("chain: " + " <- ".join(chain))
@@ -521,16 +801,40 @@ class _Doctor:
         )
         return True
 
+    def tls_passed(self, stage: StageReport, tls: TLSStream) -> tuple[str, str]:
+        """``stage`` passed with ``tls``, the stream from now on: its version and cipher."""
+        self.stream = tls
+        version = tls.extra(TLSAttribute.tls_version, "")
+        cipher = tls.extra(TLSAttribute.cipher, None)
+        cipher_name = cipher[0] if cipher else ""
+        stage.status = "ok"
+        stage.summary = f"{version} {cipher_name}, certificate verified".strip()
+        stage.details.append(f"version {version}, cipher {cipher_name}")
+        der = tls.extra(TLSAttribute.peer_certificate_binary, None)
+        self.describe_certificate(stage, parse_certificate(der) if der else None)
+        return version, cipher_name
+
+    async def reconnect(self) -> ByteStream:
+        """A new stream to the server, the same way (directly, Unix socket, proxy)."""
+        assert self.url is not None
+        route = self.route
+        if route.unix_path is not None:
+            return await anyio.connect_unix(route.unix_path)
+        if route.chosen is not None:
+            return await open_tunnel(self.url, route.chosen, Stage(), route.proxy_ssl)
+        assert self.connected is not None
+        return await anyio.connect_tcp(self.connected.host, self.url.port)
+
     async def fetch_certificate(self) -> bytes | None:
         """The server's certificate, from a handshake that does not verify it."""
-        assert self.url is not None and self.connected is not None
+        assert self.url is not None
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
         with anyio.move_on_after(self.timeout):
             try:
-                stream = await anyio.connect_tcp(self.connected.host, self.url.port)
-            except OSError:
+                stream = await self.reconnect()
+            except (OSError, ConnectionFailed):
                 return None
             try:
                 tls = await TLSStream.wrap(
@@ -787,6 +1091,31 @@ class _Doctor:
                 await self.stream.send(data)
             except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
                 self.read_error = exc
+
+
+#: What each kind of proxy does, for the proxy stage's details.
+_PROXY_KINDS = {
+    "http": "HTTP proxy: a CONNECT tunnel to the server",
+    "https": "HTTPS proxy: TLS with the proxy, then a CONNECT tunnel to the server",
+    "socks5": "SOCKS5 proxy: the server's name is resolved here",
+    "socks5h": "SOCKS5 proxy: the proxy resolves the server's name",
+}
+
+
+class _Sent:
+    """A tunnel's handshake, keeping what it sends (the CONNECT request, to show it)."""
+
+    def __init__(self, tunnel: Tunnel) -> None:
+        self.tunnel = tunnel
+        self.data = bytearray()
+
+    def data_to_send(self) -> bytes:
+        data = self.tunnel.data_to_send()
+        self.data += data
+        return data
+
+    def receive_data(self, data: bytes) -> bool:
+        return self.tunnel.receive_data(data)
 
 
 def _chained(error: WebSocketError, cause: BaseException) -> WebSocketError:

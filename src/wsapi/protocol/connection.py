@@ -29,6 +29,7 @@ go out before the Close frame, in the order the server sent the frames
 from __future__ import annotations
 
 import enum
+import io
 
 import h11
 from wsproto.connection import Connection, ConnectionState, ConnectionType
@@ -85,6 +86,9 @@ from .status import explain_status
 
 __all__ = ["ClientProtocol", "State"]
 
+#: Pongs waiting to be written before only the latest ping is answered.
+MAX_PENDING_PONGS = 16
+
 #: Largest response head (status line and headers) accepted from the server.
 MAX_HEADER_SIZE = 16 * 1024
 
@@ -139,13 +143,20 @@ class ClientProtocol:
         self._failed = False
         # A protocol error found in the frames, waiting for commit_failure().
         self._pending_failure: tuple[WebSocketError, int, str] | None = None
+        # The server's Close frame, received after messages in the same read.
+        self._pending_close: CloseConnection | None = None
+        # Pongs queued in _out and not taken by data_to_send() yet (see _answer_ping).
+        self._pongs_queued = 0
         self._eof = False
         self._closed_emitted = False
         # A refusal being read: its head, and the body so far.
         self._refusal: h11.Response | None = None
         self._body = bytearray()
         # Fragments of the message being received.
-        self._fragments: list[str | bytes] = []
+        # The message being received in fragments: text or bytes so far. (A
+        # list of pieces would cost ~40 bytes per piece for a message read a
+        # byte at a time.)
+        self._partial: io.StringIO | bytearray | None = None
         # The first bytes the server sent, to recognise "not HTTP at all".
         self._first_bytes = b""
         try:
@@ -172,6 +183,7 @@ class ClientProtocol:
         out = self._out
         if not out:
             return b""
+        self._pongs_queued = 0
         # One frame (the usual case) is returned as it is: a big message is not copied.
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
@@ -202,6 +214,7 @@ class ClientProtocol:
             self._ws is not None
             and not self._failed
             and self._pending_failure is None
+            and self._pending_close is None
             and self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
         ):
             if self._between_messages():
@@ -222,7 +235,7 @@ class ClientProtocol:
         Not with permessage-deflate (its state spans messages), nor while a
         message is in fragments or wsproto holds part of a frame.
         """
-        if self.state is not State.OPEN or self._deflate is not None or self._fragments:
+        if self.state is not State.OPEN or self._deflate is not None or self._partial is not None:
             return False
         assert self._ws is not None
         proto = self._ws._proto
@@ -236,6 +249,7 @@ class ClientProtocol:
     def receive_eof(self) -> None:
         """The server closed its side of the TCP connection."""
         self.commit_failure()
+        self.commit_close()
         if self.state is State.CONNECTING:
             self._eof = True
             self._h11.receive_data(b"")
@@ -247,6 +261,7 @@ class ClientProtocol:
     def abort(self, error: WebSocketError | None = None) -> None:
         """The transport closed the connection (timeout, I/O error, cancellation)."""
         self.commit_failure()
+        self.commit_close()
         if self.state is State.CONNECTING and error is not None:
             self._handshake_failed_quietly(error)
         self._finish(error)
@@ -331,6 +346,27 @@ class ClientProtocol:
         read from the server meanwhile.
         """
         return self._pending_failure is not None
+
+    @property
+    def close_pending(self) -> bool:
+        """The server's Close frame came right after messages and waits for ``commit_close()``.
+
+        The application may still send its answers to those messages until then
+        (``state`` stays OPEN); nothing more is read from the server.
+        """
+        return self._pending_close is not None
+
+    def commit_close(self) -> None:
+        """Echo the server's pending Close frame (unless ``close()`` answered it already)."""
+        event, self._pending_close = self._pending_close, None
+        if event is None or self._ws is None:
+            return
+        if self._ws.state is ConnectionState.REMOTE_CLOSING:
+            self._out.append(self._ws.send(event.response()))
+            self.close_sent = True
+        self.close_received = (int(event.code), event.reason or "")
+        self.state = State.CLOSING
+        self._events.append(CloseReceived(int(event.code), event.reason or ""))
 
     def commit_failure(self) -> None:
         """Fail the connection for the pending protocol error, if there is one."""
@@ -473,23 +509,25 @@ class ClientProtocol:
                 raw = event.data
                 # wsproto's types allow a bytearray; a message must be immutable.
                 data = bytes(raw) if isinstance(raw, bytearray) else raw
-                if event.message_finished:
-                    if self._fragments:
-                        self._fragments.append(data)
-                        events.append(MessageReceived(_join(self._fragments)))
-                        self._fragments = []
-                    else:
-                        events.append(MessageReceived(data))
-                elif data or not self._fragments:
-                    # An empty first fragment still fixes the message's type.
-                    self._fragments.append(data)
+                if event.message_finished and self._partial is None:
+                    events.append(MessageReceived(data))
+                    continue
+                message = self._add_fragment(data, event.message_finished)
+                if message is not None:
+                    events.append(MessageReceived(message))
             elif isinstance(event, Ping):
                 if ws.state is ConnectionState.OPEN:
-                    self._out.append(ws.send(event.response()))
+                    self._answer_ping(bytes(event.payload))
                 events.append(PingReceived(bytes(event.payload)))
             elif isinstance(event, Pong):
                 events.append(PongReceived(bytes(event.payload)))
             elif isinstance(event, CloseConnection):
+                if ws.state is ConnectionState.REMOTE_CLOSING and any(
+                    type(earlier) is MessageReceived for earlier in events
+                ):
+                    # Messages came first: their answers go out before our Close.
+                    self._pending_close = event
+                    return
                 if ws.state is ConnectionState.REMOTE_CLOSING:
                     # The server started the closing handshake: echo its code.
                     self._out.append(ws.send(event.response()))
@@ -505,6 +543,24 @@ class ClientProtocol:
                 self.state = State.CLOSING
                 events.append(CloseReceived(int(event.code), event.reason or ""))
 
+    def _add_fragment(self, data: str | bytes, last: bool) -> str | bytes | None:
+        """Add a piece of a fragmented message; the whole message after the last piece."""
+        partial = self._partial
+        if isinstance(data, str):
+            if not isinstance(partial, io.StringIO):
+                # The first fragment (even an empty one) fixes the message's type.
+                partial = self._partial = io.StringIO()
+            partial.write(data)
+            message: str | bytes | None = partial.getvalue() if last else None
+        else:
+            if not isinstance(partial, bytearray):
+                partial = self._partial = bytearray()
+            partial += data
+            message = bytes(partial) if last else None
+        if last:
+            self._partial = None
+        return message
+
     def _frame_error(self, event: CloseConnection) -> ProtocolError:
         code = int(event.code)
         if code == CloseReason.MESSAGE_TOO_BIG:
@@ -519,6 +575,22 @@ class ClientProtocol:
                 )
             return InvalidUTF8(f"the server sent invalid UTF-8: {event.reason}")
         return ProtocolError(f"the server broke the WebSocket protocol: {event.reason}", code)
+
+    def _answer_ping(self, payload: bytes) -> None:
+        """Queue a pong, in order; when too many wait unsent, keep only the latest.
+
+        RFC 6455 5.5.3 allows answering only the latest ping: a server that
+        floods pings while not reading cannot make the client queue pongs
+        without end.
+        """
+        assert self._ws is not None
+        self._out.append(_Pong(self._ws._proto.pong(payload)))
+        self._pongs_queued += 1
+        if self._pongs_queued > MAX_PENDING_PONGS:
+            latest = self._out[-1]
+            self._out[:] = [data for data in self._out if type(data) is not _Pong]
+            self._out.append(latest)
+            self._pongs_queued = 1
 
     def _queue_close(self, code: int | None, reason: str) -> None:
         assert self._ws is not None
@@ -576,10 +648,10 @@ def _http_prefix(head: bytes) -> bool:
     return head.startswith(b"HTTP/") or b"HTTP/".startswith(head)
 
 
-def _join(fragments: list[str | bytes]) -> str | bytes:
-    if isinstance(fragments[0], str):
-        return "".join(fragments)  # type: ignore[arg-type]
-    return b"".join(fragments)  # type: ignore[arg-type]
+class _Pong(bytes):
+    """A queued pong frame, told apart from the other frames in ``_out``."""
+
+    __slots__ = ()
 
 
 def _wire_reason(error: ProtocolError, detail: str) -> str:

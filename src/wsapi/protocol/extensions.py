@@ -85,7 +85,11 @@ class BoundedDeflate(PerMessageDeflate):
         result = self._inflate(_SYNC_TAIL)
         if isinstance(result, CloseReason):
             return result
-        if self.server_no_context_takeover:
+        if self.server_no_context_takeover or (
+            self._decompressor is not None and self._decompressor.eof
+        ):
+            # A message may end its deflate stream with a final block (RFC 7692
+            # 7.2.3.4): the next one then starts a new stream.
             self._decompressor = None
         self._inbound_compressed = None
         self._inflated = 0

@@ -254,7 +254,9 @@ def not_http_error(url: str, head: bytes, detail: object) -> NotHTTP:
     >>> not_http_error("ws://example.com/chat", b"\\x15\\x03\\x01\\x00\\x02\\x02\\x46", "").fix
     'The port speaks TLS: use a wss:// URL (wss://example.com:80/chat).'
     """
-    if head[:1] == b"\x15" or head[:2] == b"\x16\x03":
+    # A TLS record starts with its type: 0x15 (an alert) or 0x16 (a handshake).
+    # The first byte is enough: an answer may arrive one byte at a time.
+    if head[:1] in (b"\x15", b"\x16"):
         return TLSRequired(
             url,
             "the server answered with TLS, not HTTP",

@@ -75,6 +75,10 @@ DeliverNow = Callable[[str | bytes], bool]
 #: Waits until the application has handled the messages delivered so far.
 Settle = Callable[[], Awaitable[None]]
 
+#: Longest wait for the application to answer messages that came before the
+#: server's Close frame, before echoing it (the server is waiting for it).
+CLOSE_ECHO_GRACE = 1.0
+
 #: How much one read asks for: large reads parse many frames per wake-up.
 READ_SIZE = 256 * 1024
 
@@ -379,7 +383,7 @@ class Transport:
                 events, self._pending = self._pending, []
                 for event in events:
                     await self._handle(event, deliver)
-                await self._fail_when_settled()
+                await self._commit_when_settled()
                 while protocol.state is not State.CLOSED:
                     if protocol.failed:
                         break
@@ -402,7 +406,7 @@ class Transport:
                         self.flush_soon()
                     for event in protocol.events_received():
                         await self._handle(event, deliver)
-                    await self._fail_when_settled()
+                    await self._commit_when_settled()
         except Exception as exc:  # a bug, or a listener's BaseException-free error
             logger.exception("wsapi: unexpected error in the reader task")
             self._abort_error = self._abort_error or ConnectionLost(f"internal error: {exc!r}")
@@ -430,7 +434,7 @@ class Transport:
             self._inline_events = events[index:]
             self._inline.wake()
             return True
-        if protocol.failure_pending:
+        if protocol.failure_pending or protocol.close_pending:
             self._inline.wake()
         return True
 
@@ -444,6 +448,7 @@ class Transport:
             or inline.eof
             or inline.lost
             or protocol.failure_pending
+            or protocol.close_pending
         ):
             await inline.wait()
         events, self._inline_events = self._inline_events, []
@@ -456,15 +461,27 @@ class Transport:
         elif inline.eof or inline.lost:
             protocol.receive_eof()
 
-    async def _fail_when_settled(self) -> None:
-        """Commit a pending protocol error once the application answered what came before."""
+    async def _commit_when_settled(self) -> None:
+        """Act on a pending protocol error or Close frame once the application answered.
+
+        Both come after messages the application has yet to read; its answers to
+        them go out first. A failure waits up to ``close_timeout``; the echo of
+        the server's Close at most ``CLOSE_ECHO_GRACE``, since the server is
+        waiting for it.
+        """
         protocol = self.protocol
-        if not protocol.failure_pending:
+        if not (protocol.failure_pending or protocol.close_pending):
             return
         if self._settle is not None:
-            with anyio.move_on_after(self.close_timeout):
+            limit = self.close_timeout
+            if not protocol.failure_pending:
+                limit = CLOSE_ECHO_GRACE if limit is None else min(limit, CLOSE_ECHO_GRACE)
+            with anyio.move_on_after(limit):
                 await self._settle()
         protocol.commit_failure()
+        protocol.commit_close()
+        if protocol.has_data_to_send:
+            self.flush_soon()
         for event in protocol.events_received():
             assert self._deliver is not None
             await self._handle(event, self._deliver)
