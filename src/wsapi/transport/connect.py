@@ -19,6 +19,7 @@ doctor runs exactly the code a connection runs, one step at a time.
 from __future__ import annotations
 
 import errno
+import ipaddress
 import os
 import socket
 import ssl
@@ -172,6 +173,11 @@ async def open_stream(
 
 async def lookup(hostname: str, port: int) -> list[str]:
     """The addresses of ``hostname``, in the resolver's order, each once; raise ``OSError``."""
+    try:
+        # An IP address needs no resolver (on asyncio that is a thread hop).
+        return [str(ipaddress.ip_address(hostname))]
+    except ValueError:
+        pass
     infos = await anyio.getaddrinfo(hostname, port, type=socket.SOCK_STREAM)
     addresses: list[str] = []
     for *_, sockaddr in infos:
