@@ -1074,6 +1074,40 @@ class TestClosing:
         client.abort(error)
         assert client.events_received() == [Closed(1006, "", False, error)]
 
+    def test_close_after_messages_waits_for_commit(self) -> None:
+        # The answer to a message read together with the server's Close goes out
+        # before the echo of that Close.
+        client = open_client()
+        client.receive_data(text_frame("question") + close_frame(1000, "bye"))
+        assert client.events_received() == [MessageReceived("question")]
+        assert client.close_pending and client.state is State.OPEN
+        client.receive_data(text_frame("ignored"))  # nothing may follow a Close frame
+        assert client.events_received() == []
+        assert not client.send_ping(b"p")  # wsproto cannot send one now
+        assert client.send_text("answer")
+        client.commit_close()
+        assert client.events_received() == [CloseReceived(1000, "bye")]
+        frames = sent_frames(client)
+        assert [(f.opcode, f.payload) for f in frames[:1]] == [(TEXT, b"answer")]
+        assert frames[1].opcode == CLOSE and close_payload(frames[1].payload) == (1000, "bye")
+        assert client.closing_handshake_done
+        client.receive_eof()
+        assert client.events_received() == [Closed(1000, "bye", True)]
+
+    def test_eof_commits_a_pending_close(self) -> None:
+        client = open_client()
+        client.receive_data(text_frame("question") + close_frame(1000))
+        client.events_received()
+        client.receive_eof()
+        assert client.events_received() == [CloseReceived(1000, ""), Closed(1000, "", True)]
+
+    def test_a_lone_close_is_echoed_at_once(self) -> None:
+        client = open_client()
+        client.receive_data(close_frame(1001))
+        assert client.events_received() == [CloseReceived(1001, "")]
+        assert not client.close_pending
+        assert sent_close(client) == (1001, "")
+
     def test_fail_by_the_application(self) -> None:
         client = open_client()
         error = KeepaliveTimeout("no pong within ping_timeout")

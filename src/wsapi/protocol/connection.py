@@ -295,14 +295,15 @@ class ClientProtocol:
         return encode_frame(opcode, payload, rsv1=rsv.rsv1)
 
     def send_ping(self, data: bytes = b"") -> bool:
-        if self.state is not State.OPEN:
+        # Not while the server's Close waits to be echoed (wsproto refuses it then).
+        if self.state is not State.OPEN or self._pending_close is not None:
             return False
         assert self._ws is not None
         self._out.append(self._ws.send(Ping(payload=data)))
         return True
 
     def send_pong(self, data: bytes = b"") -> bool:
-        if self.state is not State.OPEN:
+        if self.state is not State.OPEN or self._pending_close is not None:
             return False
         assert self._ws is not None
         self._out.append(self._ws.send(Pong(payload=data)))

@@ -543,8 +543,9 @@ class Transport:
                     return
                 payload = os.urandom(4)
                 answered = anyio.Event()
+                if not self.protocol.send_ping(payload):
+                    return  # the closing handshake has begun
                 self._pong_waiter = (payload, answered)
-                self.protocol.send_ping(payload)
                 self.flush_soon()
                 if self._trace is not None:
                     self._trace(">", "ping", payload, detail="keepalive")
