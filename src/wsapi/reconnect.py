@@ -60,6 +60,9 @@ from anyio.abc import TaskGroup, TaskStatus
 from .errors import (
     ConnectionFailed,
     InvalidHandshake,
+    ProxyAuthRequired,
+    ProxyTLSError,
+    SOCKSError,
     TLSError,
     redact_url,
 )
@@ -159,6 +162,11 @@ class Backoff:
         return self.rand() * self.ceiling()
 
 
+#: SOCKS5 replies a retry cannot change: not allowed by the ruleset, command or address
+#: type not supported (RFC 1928 section 6).
+_SOCKS_REFUSALS = frozenset({0x02, 0x07, 0x08})
+
+
 def is_transient(error: BaseException) -> bool:
     """Whether another attempt may succeed where ``error`` failed to open a connection.
 
@@ -173,13 +181,18 @@ def is_transient(error: BaseException) -> bool:
     True
     >>> is_transient(InvalidStatus("ws://a/", "no", response=Response(403)))
     False
+    >>> from wsapi.errors import ProxyAuthRequired
+    >>> is_transient(ProxyAuthRequired("ws://a/", "wrong password", proxy="socks5://p:1080"))
+    False
     """
     if not isinstance(error, ConnectionFailed):
         return False
     if error.response is not None and error.response.status != 101:
         status = error.response.status
         return status == 429 or 500 <= status <= 599
-    if isinstance(error, TLSError | InvalidHandshake):
+    if isinstance(error, TLSError | InvalidHandshake | ProxyAuthRequired | ProxyTLSError):
+        return False  # credentials, certificates and protocols do not fix themselves
+    if isinstance(error, SOCKSError) and error.reply_code in _SOCKS_REFUSALS:
         return False
     cause: BaseException | None = error
     while cause is not None:  # a certificate refused on the way (by a proxy, say)
