@@ -276,16 +276,20 @@ class EventTarget:
         event.currentTarget = self
         event._active = True
         try:
-            for entry in entries:
-                awaitable = self._invoke(event, entry)
-                if awaitable is not None:
-                    try:
-                        await awaitable
-                    except Exception:
-                        _report(event.type, entry.callback)
+            await self._call_listeners(event, entries)
         finally:
             event._active = event._stop = False
             event.currentTarget = None
+
+    async def _call_listeners(self, event: Event, entries: tuple[_Entry, ...]) -> None:
+        """Call ``entries`` in order, awaiting what they return; report their exceptions."""
+        for entry in entries:
+            awaitable = self._invoke(event, entry)
+            if awaitable is not None:
+                try:
+                    await awaitable
+                except Exception:
+                    _report(event.type, entry.callback)
 
     def _invoke(self, event: Event, entry: _Entry) -> Awaitable[object] | None:
         """Call one listener of a dispatch; return the awaitable it returned, if any."""

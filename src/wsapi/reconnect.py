@@ -453,15 +453,7 @@ class Reconnecting(EventTarget):
         current_target = event.currentTarget
         event.currentTarget = self
         try:
-            for entry in entries:
-                awaitable = self._invoke(event, entry)
-                if awaitable is not None:
-                    try:
-                        await awaitable
-                    except Exception:
-                        logger.error(
-                            "Exception in %r listener %r", event.type, entry.callback, exc_info=True
-                        )
+            await self._call_listeners(event, entries)
         finally:
             event.currentTarget = current_target
 

@@ -12,11 +12,9 @@ import os
 import re
 import select
 import signal
-import ssl
 import subprocess
 import sys
 import termios
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -24,8 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import trustme
-from websockets.sync.server import ServerConnection as SyncConnection
-from websockets.sync.server import serve as sync_serve
+
+from tests.peers.websockets_server import certificate_context
+from tests.peers.websockets_server import tls_echo_server as peer_tls_echo_server
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -253,18 +252,6 @@ def pty_session(*args: str, **env: str) -> Iterator[PtySession]:
 @contextlib.contextmanager
 def tls_echo_server(ca: trustme.CA) -> Iterator[int]:
     """The ``websockets`` sync echo server behind TLS (a certificate for 127.0.0.1)."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert("127.0.0.1", "localhost").configure_cert(context)
-
-    def handler(conn: SyncConnection) -> None:
-        for message in conn:
-            conn.send(message)
-
-    with sync_serve(handler, "127.0.0.1", 0, ssl=context) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield int(server.socket.getsockname()[1])
-        finally:
-            server.shutdown()
-            thread.join(TIMEOUT)
+    context = certificate_context(ca, "127.0.0.1", "localhost")
+    with peer_tls_echo_server(context, TIMEOUT) as port:
+        yield port

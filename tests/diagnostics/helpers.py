@@ -13,7 +13,6 @@ import contextlib
 import datetime
 import socket
 import ssl
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -24,9 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from websockets.sync.server import ServerConnection
-from websockets.sync.server import serve as websockets_serve
 
+from tests.peers.websockets_server import tls_echo_server as tls_echo_server
 from wsapi import CloseEvent, ConnectionFailed, ErrorEvent, WebSocket
 
 #: Bound on every test's wait (seconds).
@@ -135,24 +133,6 @@ def self_signed_context(*names: str) -> ssl.SSLContext:
     with trustme.Blob(cert_pem).tempfile() as cert_file, trustme.Blob(key_pem).tempfile() as key:
         context.load_cert_chain(cert_file, key)
     return context
-
-
-@contextlib.contextmanager
-def tls_echo_server(context: ssl.SSLContext) -> Iterator[int]:
-    """The ``websockets`` sync echo server behind TLS with ``context``; yields its port."""
-
-    def handler(conn: ServerConnection) -> None:
-        for message in conn:
-            conn.send(message)
-
-    with websockets_serve(handler, "127.0.0.1", 0, ssl=context) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield int(server.socket.getsockname()[1])
-        finally:
-            server.shutdown()
-            thread.join(TIMEOUT)
 
 
 # -- sockets -----------------------------------------------------------------------------

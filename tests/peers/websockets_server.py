@@ -33,17 +33,22 @@ the frames they ask for.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import http
 import json
+import ssl
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from urllib.parse import parse_qs, urlsplit
 
+import trustme
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
+from websockets.sync.server import ServerConnection as SyncServerConnection
+from websockets.sync.server import serve as sync_serve
 from websockets.typing import Subprotocol
 
 from tests.peers import check_loopback, url_host
@@ -298,3 +303,31 @@ class WebsocketsServer:
         except Exception as exc:
             self.errors.append(exc)
             raise
+
+
+# -- a TLS echo server, in a thread ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def tls_echo_server(context: ssl.SSLContext, timeout: float = 5.0) -> Iterator[int]:
+    """The ``websockets`` sync echo server behind TLS with ``context``; yields its port."""
+
+    def handler(conn: SyncServerConnection) -> None:
+        for message in conn:
+            conn.send(message)
+
+    with sync_serve(handler, "127.0.0.1", 0, ssl=context) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield int(server.socket.getsockname()[1])
+        finally:
+            server.shutdown()
+            thread.join(timeout)
+
+
+def certificate_context(ca: trustme.CA, *names: str) -> ssl.SSLContext:
+    """A server TLS context with a certificate from ``ca`` for ``names``."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(*names).configure_cert(context)
+    return context

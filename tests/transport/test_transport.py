@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import ssl
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -22,8 +21,6 @@ import anyio
 import anyio.to_thread
 import pytest
 import trustme
-from websockets.sync.server import ServerConnection as WebsocketsConnection
-from websockets.sync.server import serve as websockets_serve
 
 import wsapi
 from tests.peers.scripted import (
@@ -33,6 +30,8 @@ from tests.peers.scripted import (
     frame_bytes,
     sec_websocket_accept,
 )
+from tests.peers.websockets_server import certificate_context
+from tests.peers.websockets_server import tls_echo_server as peer_tls_echo_server
 from wsapi import CloseEvent, ErrorEvent, Event, WebSocket
 from wsapi.testing import ServerConnection, echo, serve
 
@@ -680,21 +679,8 @@ def ca() -> trustme.CA:
 @contextmanager
 def tls_echo_server(ca: trustme.CA, *names: str) -> Iterator[int]:
     """The ``websockets`` sync server behind TLS (certificate for ``names``), in a thread."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ca.issue_cert(*names).configure_cert(context)
-
-    def handler(conn: WebsocketsConnection) -> None:
-        for message in conn:
-            conn.send(message)
-
-    with websockets_serve(handler, "127.0.0.1", 0, ssl=context) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield int(server.socket.getsockname()[1])
-        finally:
-            server.shutdown()
-            thread.join(TIMEOUT)
+    with peer_tls_echo_server(certificate_context(ca, *names), TIMEOUT) as port:
+        yield port
 
 
 def trusting(ca: trustme.CA) -> ssl.SSLContext:
