@@ -204,11 +204,19 @@ class PtySession:
                 )
             self._read(min(remaining, 0.1))
 
+    def _at_prompt(self) -> bool:
+        if self.text.rstrip(" ").endswith("\n>"):
+            return True
+        # A prompt redrawn after a message that came while it was shown ("\r> "
+        # over "> "): what the last line shows is what follows its last CR.
+        last_line = strip_ansi(self.output).rsplit("\n", 1)
+        return len(last_line) == 2 and last_line[1].rsplit("\r", 1)[-1].rstrip(" ") == ">"
+
     def prompt(self, keys: str, timeout: float = 10.0) -> None:
         """Type ``keys`` once the prompt is back (keys typed between two prompts are
         handled by the terminal's line discipline, not by the prompt)."""
         deadline = time.monotonic() + timeout
-        while not self.text.rstrip(" ").endswith("\n>"):
+        while not self._at_prompt():
             if time.monotonic() > deadline:
                 raise AssertionError(f"no prompt; the terminal says:\n{self.text[self._seen :]}")
             self._read(0.05)

@@ -62,6 +62,7 @@ from ..errors import (
     WebSocketError,
 )
 from ..response import MAX_BODY_SIZE, Response
+from .bigframe import FrameInProgress
 from .events import (
     Closed,
     CloseReceived,
@@ -157,6 +158,8 @@ class ClientProtocol:
         # list of pieces would cost ~40 bytes per piece for a message read a
         # byte at a time.)
         self._partial: io.StringIO | bytearray | None = None
+        # A large single-frame message being received in place (see bigframe.py).
+        self._frame: FrameInProgress | None = None
         # The first bytes the server sent, to recognise "not HTTP at all".
         self._first_bytes = b""
         try:
@@ -217,17 +220,72 @@ class ClientProtocol:
             and self._pending_close is None
             and self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
         ):
+            if self._frame is not None:
+                used = self._fill_frame(data)
+                if used == len(data) or self._pending_failure is not None:
+                    return
+                data = data[used:]
             if self._between_messages():
-                messages, used = read_simple_frames(data, self.max_message_size)
+                limit = self.max_message_size
+                messages, used = read_simple_frames(data, limit)
                 if messages:
                     self._events.extend(MessageReceived(message) for message in messages)
                 if used == len(data):
                     return
+                try:
+                    self._frame = FrameInProgress.start(data, used, limit)
+                except UnicodeDecodeError as exc:
+                    self._invalid_utf8(exc)
+                    return
+                if self._frame is not None:
+                    return  # it took the rest of data
                 if used:
                     data = data[used:]
             self._ws.receive_data(data)
             self._read_frames()
         # Anything after a completed closing handshake or a failure is ignored.
+
+    def _fill_frame(self, data: bytes | memoryview) -> int:
+        """Add to the big frame being received (see bigframe.py); return the bytes used."""
+        frame = self._frame
+        assert frame is not None
+        try:
+            used = frame.feed(data)
+        except UnicodeDecodeError as exc:
+            self._invalid_utf8(exc)
+            return len(data)
+        if frame.done:
+            self._frame = None
+            self._events.append(MessageReceived(frame.message()))
+        return used
+
+    def receive_buffer(self) -> memoryview | None:
+        """Where the socket may read the next bytes to directly, or None.
+
+        While a large binary message is coming in a single frame, its payload can
+        be read into its final place (``recv_into``): call ``received_into()``
+        with the count read. Otherwise read into bytes and call ``receive_data()``.
+        """
+        frame = self._frame
+        if frame is None or self._failed or self._pending_failure or self.state is State.CLOSED:
+            return None
+        return frame.writable()
+
+    def received_into(self, count: int) -> None:
+        """``count`` bytes were read into ``receive_buffer()``'s memory."""
+        frame = self._frame
+        assert frame is not None and count <= frame.remaining
+        frame.advance(count)
+        if frame.done:
+            self._frame = None
+            self._events.append(MessageReceived(frame.message()))
+
+    def _invalid_utf8(self, exc: UnicodeDecodeError) -> None:
+        # As wsproto would: the failure waits for the messages before it (see
+        # failure_pending); nothing more is read.
+        self._frame = None
+        error = InvalidUTF8(f"the server sent invalid UTF-8: {exc}")
+        self._pending_failure = (error, error.code, _wire_reason(error, ""))
 
     def _between_messages(self) -> bool:
         """Nothing is half-parsed: simple frames may skip wsproto (see ``read_simple_frames``).
@@ -235,7 +293,12 @@ class ClientProtocol:
         Not with permessage-deflate (its state spans messages), nor while a
         message is in fragments or wsproto holds part of a frame.
         """
-        if self.state is not State.OPEN or self._deflate is not None or self._partial is not None:
+        if (
+            self.state is not State.OPEN
+            or self._deflate is not None
+            or self._partial is not None
+            or self._frame is not None
+        ):
             return False
         assert self._ws is not None
         proto = self._ws._proto
@@ -445,8 +508,7 @@ class ClientProtocol:
         # h11's job is done: an open connection does not keep it (memory).
         del self._h11
         if trailing:
-            self._ws.receive_data(trailing)
-            self._read_frames()
+            self.receive_data(trailing)
 
     def _end_refusal(self, *, truncated: bool) -> None:
         assert self._refusal is not None

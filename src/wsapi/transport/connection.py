@@ -61,6 +61,7 @@ from ..trace import Tracer
 from .connect import Stage, open_stream, timeout_error
 from .flag import Flag
 from .inline import InlineReceiver, inline_receiver
+from .inplace import ReceiveInto, trio_receive_into
 from .tls import default_ssl_context
 from .tracing import FrameTrace, TracedStage, trace_response
 from .writer import Writer
@@ -137,6 +138,8 @@ class Transport:
         self._inline: InlineReceiver | None = None
         self._inline_events: list[ProtocolEvent] = []
         self._deliver_now: DeliverNow | None = None
+        # Reading a large frame into place on trio (see inplace.py).
+        self._receive_into: ReceiveInto | None = None
         self._closed = Flag()
         # anyio's cancel scopes need a running event loop: open() makes this one.
         self._reader_scope: anyio.CancelScope
@@ -311,6 +314,8 @@ class Transport:
         self._deliver_now = deliver_now
         if deliver_now is not None and self._trace is None:
             self._inline = inline_receiver(self._stream, self._take_inline)
+        if self._trace is None:
+            self._receive_into = trio_receive_into(self._stream)
         self.writer.attach(task_group)
         if self.protocol.has_data_to_send:
             # Answers to frames that came in the same read as the 101.
@@ -391,7 +396,7 @@ class Transport:
                         await self._receive_inline(deliver)
                     else:
                         try:
-                            data = await stream.receive(READ_SIZE)
+                            data = await self._receive(stream)
                         except anyio.EndOfStream:
                             protocol.receive_eof()
                         except (
@@ -414,12 +419,38 @@ class Transport:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(deliver)
 
+    async def _receive(self, stream: ByteStream) -> bytes:
+        """Read; a large frame's payload goes straight into place (b"" then)."""
+        receive_into = self._receive_into
+        if receive_into is not None:
+            buffer = self.protocol.receive_buffer()
+            if buffer is not None:
+                count = await receive_into(buffer)
+                if not count:
+                    raise anyio.EndOfStream
+                self.protocol.received_into(count)
+                return b""
+        return await stream.receive(READ_SIZE)
+
     def _take_inline(self, data: bytes) -> bool:
         """Parse ``data`` as it arrives (the reader is idle); False leaves it to the reader."""
         if self._inline_events:
             return False  # the reader has events to deliver first
+        self.protocol.receive_data(data)
+        self._after_inline()
+        if self.protocol.receive_buffer() is not None and not self._inline_events:
+            assert self._inline is not None
+            self._inline.read_in_place(self.protocol.receive_buffer, self._took_in_place)
+        return True
+
+    def _took_in_place(self, count: int) -> None:
+        """``count`` bytes of a large frame were read into place (see inplace.py)."""
+        self.protocol.received_into(count)
+        self._after_inline()
+
+    def _after_inline(self) -> None:
+        """Deliver what the inline receiver parsed, or leave it to the reader task."""
         protocol = self.protocol
-        protocol.receive_data(data)
         if protocol.has_data_to_send:
             self.flush_soon()
         events = protocol.events_received()
@@ -433,10 +464,9 @@ class Transport:
                 continue  # answered already; only a trace would show it
             self._inline_events = events[index:]
             self._inline.wake()
-            return True
+            return
         if protocol.failure_pending or protocol.close_pending:
             self._inline.wake()
-        return True
 
     async def _receive_inline(self, deliver: Deliver) -> None:
         """Wait for the inline receiver; deliver what it left; parse what it held."""

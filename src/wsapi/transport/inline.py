@@ -109,6 +109,18 @@ class InlineReceiver(asyncio.Protocol):
             self._transport.resume_reading()
         return data
 
+    def read_in_place(
+        self, buffer: Callable[[], memoryview | None], filled: Callable[[int], None]
+    ) -> None:
+        """Let the socket read into ``buffer()`` until it is None (see inplace.py)."""
+        from .inplace import InPlaceReader
+
+        self._transport.set_protocol(InPlaceReader(self, buffer, filled))
+
+    def take_over(self) -> None:
+        """Be the transport's protocol again (after ``read_in_place()``)."""
+        self._transport.set_protocol(self)
+
     def release(self) -> None:
         """Give the transport back to anyio's protocol (bytes still held are dropped)."""
         self._transport.set_protocol(self._inner)
