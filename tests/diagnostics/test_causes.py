@@ -41,6 +41,7 @@ from tests.peers.scripted import RawConnection, sec_websocket_accept
 from tests.peers.websockets_server import WebsocketsServer
 from wsapi import DOMException, WebSocket
 from wsapi.testing import echo, serve
+from wsapi.transport import connect as connect_module
 
 pytestmark = pytest.mark.anyio
 
@@ -110,7 +111,7 @@ async def test_unreachable_address(monkeypatch: pytest.MonkeyPatch, code: int) -
     async def unreachable(host: str, port: int, **kwargs: Any) -> Any:
         raise OSError(code, os.strerror(code))
 
-    monkeypatch.setattr(anyio, "connect_tcp", unreachable)
+    monkeypatch.setattr(connect_module, "connect_tcp", unreachable)
     port = free_port()
     error = await fail_to_connect(f"ws://127.0.0.1:{port}/")
     assert type(error) is wsapi.HostUnreachable
@@ -123,7 +124,7 @@ async def test_other_network_errors_list_each_address(monkeypatch: pytest.Monkey
     async def reset(host: str, port: int, **kwargs: Any) -> Any:
         raise ConnectionResetError(errno.ECONNRESET, "Connection reset by peer")
 
-    monkeypatch.setattr(anyio, "connect_tcp", reset)
+    monkeypatch.setattr(connect_module, "connect_tcp", reset)
     error = await fail_to_connect(f"ws://127.0.0.1:{free_port()}/")
     assert type(error) is wsapi.NetworkError
     assert_says(error, "(Connection reset by peer)", fix=("firewalls",))

@@ -41,6 +41,7 @@ from tests.peers.scripted import RawConnection, ScriptedServer, sec_websocket_ac
 from tests.peers.websockets_server import WebsocketsServer
 from wsapi import WebSocket
 from wsapi.testing import echo, serve
+from wsapi.transport import connect as connect_module
 
 PAGE = Path(__file__).resolve().parents[2] / "docs" / "troubleshooting.md"
 
@@ -146,7 +147,7 @@ async def _unreachable(peers: Peers) -> str:
         raise OSError(errno.EHOSTUNREACH, os.strerror(errno.EHOSTUNREACH))
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(anyio, "connect_tcp", no_route)
+        patch.setattr(connect_module, "connect_tcp", no_route)
         return await failure("ws://127.0.0.1:8080/")
 
 

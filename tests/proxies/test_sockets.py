@@ -1,7 +1,7 @@
 """Unix domain sockets, IPv6 literals, and happy eyeballs across several addresses.
 
 The Unix socket and ::1 tests talk to the real ``websockets`` server; the happy eyeballs
-tests replace ``anyio.connect_tcp`` for the addresses that must not be reached (a
+tests replace ``wsapi.transport.connect.connect_tcp`` for the addresses that must not be reached (a
 documentation address that would hang), and connect for real to 127.0.0.1.
 """
 
@@ -156,13 +156,13 @@ async def test_ipv6_through_connect(
 
 
 class FakeConnect:
-    """Stands in for anyio.connect_tcp: BLACKHOLE hangs, ``refused`` refuse, others connect."""
+    """Stands in for connect_tcp(): BLACKHOLE hangs, ``refused`` refuse, others connect."""
 
     def __init__(self, refused: tuple[str, ...] = ()) -> None:
         self.refused = refused
         self.started: list[tuple[str, float]] = []
         self.cancelled: list[str] = []
-        self.real = anyio.connect_tcp
+        self.real = connect_module.connect_tcp
 
     async def __call__(self, host: str, port: int, **kwargs: Any) -> ByteStream:
         self.started.append((host, anyio.current_time()))
@@ -180,7 +180,7 @@ class FakeConnect:
 @pytest.fixture
 def fake_connect(monkeypatch: pytest.MonkeyPatch) -> FakeConnect:
     fake = FakeConnect()
-    monkeypatch.setattr(anyio, "connect_tcp", fake)
+    monkeypatch.setattr(connect_module, "connect_tcp", fake)
     return fake
 
 
@@ -208,7 +208,7 @@ async def test_a_failed_address_starts_the_next_at_once(
     # With a head start of a minute, only "at once" can finish within TIMEOUT.
     monkeypatch.setattr(connect_module, "CONNECTION_ATTEMPT_DELAY", 60.0)
     fake = FakeConnect(refused=("::1",))
-    monkeypatch.setattr(anyio, "connect_tcp", fake)
+    monkeypatch.setattr(connect_module, "connect_tcp", fake)
     stage = Stage(name="tcp")
     with anyio.fail_after(TIMEOUT):
         stream = await connect_addresses(["::1", "127.0.0.1"], websockets_server.port, stage)
@@ -221,7 +221,7 @@ async def test_a_failed_address_starts_the_next_at_once(
 
 async def test_every_address_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     fake = FakeConnect(refused=("::1", "127.0.0.1", "127.0.0.2"))
-    monkeypatch.setattr(anyio, "connect_tcp", fake)
+    monkeypatch.setattr(connect_module, "connect_tcp", fake)
     stage = Stage(name="tcp")
     with pytest.raises(AttemptsFailed) as info:
         await connect_addresses(["127.0.0.1", "127.0.0.2", "::1"], 8080, stage)
@@ -254,7 +254,7 @@ async def test_every_address_refused_lists_them(monkeypatch: pytest.MonkeyPatch)
         return ["127.0.0.1", "::1"]
 
     monkeypatch.setattr(connect_module, "resolve", resolve)
-    monkeypatch.setattr(anyio, "connect_tcp", FakeConnect(refused=("127.0.0.1", "::1")))
+    monkeypatch.setattr(connect_module, "connect_tcp", FakeConnect(refused=("127.0.0.1", "::1")))
     error = await fail_to_connect("ws://localhost:8080/")
     assert type(error) is wsapi.ConnectionRefused
     assert "the connection to 127.0.0.1:8080, [::1]:8080 was refused" in error.cause

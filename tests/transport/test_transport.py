@@ -34,6 +34,7 @@ from tests.peers.websockets_server import certificate_context
 from tests.peers.websockets_server import tls_echo_server as peer_tls_echo_server
 from wsapi import CloseEvent, ErrorEvent, Event, WebSocket
 from wsapi.testing import ServerConnection, echo, serve
+from wsapi.transport import connect as connect_module
 
 TIMEOUT = 5.0
 
@@ -214,7 +215,7 @@ async def test_open_timeout_names_the_dns_and_tcp_stages(
     monkeypatch: pytest.MonkeyPatch, stalled: str, stage: str, words: str
 ) -> None:
     # A resolver or a SYN that never answers cannot be staged on loopback: stall the call.
-    monkeypatch.setattr(anyio, stalled, never)
+    monkeypatch.setattr(anyio if stalled == "getaddrinfo" else connect_module, stalled, never)
     # An IP address is not resolved: the DNS stage needs a host name.
     host = "localhost" if stage == "dns" else "127.0.0.1"
     start = time.monotonic()

@@ -15,9 +15,10 @@ protocol and ends the connection):
 - keepalive pings every ``ping_interval`` and fails the connection when no
   pong comes within ``ping_timeout``.
 
-Closing is a handshake: ``close()`` queues the Close frame and arms a timer;
-the reader reads until the server's Close and its end of TCP, or until the
-timer gives up after ``close_timeout`` and cuts the connection.
+Closing is a handshake: ``close()`` queues the Close frame and sets a deadline
+on the reader's cancel scope; the reader reads until the server's Close and its
+end of TCP, or until the deadline, ``close_timeout`` later, cuts the connection.
+Once the connection is over, every task ends by itself.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import ssl
 from collections.abc import Awaitable, Callable
 
 import anyio
-from anyio.abc import ByteStream, TaskGroup
+from anyio.abc import ByteStream, SocketStream, TaskGroup
 
 from ..errors import (
     CloseTimeout,
@@ -126,6 +127,7 @@ class Transport:
         self._abort_error: WebSocketError | None = None
         self._pong_waiter: tuple[bytes, anyio.Event] | None = None
         self._close_timer_armed = False
+        self._keepalive_running = False
         self._open_cancelled = False
         self._delivering = False  # the reader is waiting for the application
         #: We sent the first Close frame (``close()``).
@@ -291,7 +293,7 @@ class Transport:
     # -- running ---------------------------------------------------------------
 
     def attach(self, task_group: TaskGroup) -> None:
-        """The task group the connection's tasks (and close timer) will run in."""
+        """The task group the connection's tasks will run in."""
         self._task_group = task_group
 
     def start(
@@ -322,6 +324,7 @@ class Transport:
             self.writer.flush_soon()
         task_group.start_soon(self._reader, name="wsapi reader")
         if self.ping_interval is not None:
+            self._keepalive_running = True
             task_group.start_soon(self._keepalive, name="wsapi keepalive")
 
     @property
@@ -366,6 +369,11 @@ class Transport:
     @property
     def is_closed(self) -> bool:
         return self._closed.is_set()
+
+    @property
+    def tasks_end_by_themselves(self) -> bool:
+        """The connection is over and no task of it sleeps: no need to cancel them."""
+        return self._closed.is_set() and not self._keepalive_running
 
     def set_abort_reason(self, error: WebSocketError) -> None:
         """What the application will be told if the connection is cut now."""
@@ -412,6 +420,9 @@ class Transport:
                     for event in protocol.events_received():
                         await self._handle(event, deliver)
                     await self._commit_when_settled()
+            if self._reader_scope.cancelled_caught:
+                # Cut by abort() (which says why) or by the close deadline.
+                self._close_timed_out()
         except Exception as exc:  # a bug, or a listener's BaseException-free error
             logger.exception("wsapi: unexpected error in the reader task")
             self._abort_error = self._abort_error or ConnectionLost(f"internal error: {exc!r}")
@@ -536,7 +547,10 @@ class Transport:
                         await _half_close_and_drain(stream)
                 except Exception:
                     pass
-        await anyio.aclose_forcefully(stream)
+        if isinstance(stream, SocketStream):
+            await stream.aclose()  # plain TCP closes at once (and skips a cancel scope)
+        else:
+            await anyio.aclose_forcefully(stream)  # TLS must not wait for close_notify
         protocol.abort(self._abort_error)
         events = protocol.events_received()
         with anyio.move_on_after(self.close_timeout):
@@ -545,6 +559,8 @@ class Transport:
         self._closed.set()
         if self.writer is not None:
             self.writer.closed()
+        if self._pong_waiter is not None:
+            self._pong_waiter[1].set()  # the keepalive task ends
 
     async def _handle(self, event: ProtocolEvent, deliver: Deliver) -> None:
         if self._frames_trace is not None:
@@ -568,6 +584,8 @@ class Transport:
         assert self.ping_interval is not None
         try:
             while True:
+                # (anyio.sleep(): waiting on _closed would give every idle
+                # connection an Event; cancelling this task at the end is cheaper.)
                 await anyio.sleep(self.ping_interval)
                 if self.protocol.state is not State.OPEN:
                     return
@@ -580,8 +598,10 @@ class Transport:
                 if self._trace is not None:
                     self._trace(">", "ping", payload, detail="keepalive")
                 with anyio.move_on_after(self.ping_timeout):
-                    await answered.wait()
+                    await answered.wait()  # (set by _shutdown too)
                 self._pong_waiter = None
+                if self._closed.is_set():
+                    return
                 if not answered.is_set() and self._delivering:
                     # The reader is held up by the application (a full inbox or
                     # a slow listener): the pong may be sitting unread.
@@ -597,23 +617,29 @@ class Transport:
         except Exception as exc:
             logger.exception("wsapi: unexpected error in the keepalive task")
             self.abort(ConnectionLost(f"internal error: {exc!r}"))
+        finally:
+            self._keepalive_running = False
 
     def _arm_close_timer(self) -> None:
-        if self._close_timer_armed or self._task_group is None or self._closed.is_set():
+        """Give the closing handshake ``close_timeout``: a deadline on the reader's scope.
+
+        (Not a timer task: a task per connection, and cancelling it, cost more
+        than the rest of the closing handshake.) ``_reader()`` reports the
+        deadline passing as ``CloseTimeout``.
+        """
+        if self._close_timer_armed or self.close_timeout is None or self._closed.is_set():
             return
         self._close_timer_armed = True
-        self._task_group.start_soon(self._close_timer, name="wsapi close timer")
+        deadline = anyio.current_time() + self.close_timeout
+        if deadline < self._reader_scope.deadline:
+            self._reader_scope.deadline = deadline
 
-    async def _close_timer(self) -> None:
-        if self.close_timeout is None:
-            return
-        await anyio.sleep(self.close_timeout)
-        if not self._closed.is_set():
-            self.abort(
-                CloseTimeout(
-                    f"the server did not complete the closing handshake within "
-                    f"close_timeout ({self.close_timeout:g} s)"
-                )
+    def _close_timed_out(self) -> None:
+        if self._abort_error is None:
+            assert self.close_timeout is not None
+            self._abort_error = CloseTimeout(
+                f"the server did not complete the closing handshake within "
+                f"close_timeout ({self.close_timeout:g} s)"
             )
 
 

@@ -143,9 +143,11 @@ class Writer:
         return True
 
     def closed(self) -> None:
-        """The connection is over: wake ``drain()``."""
+        """The connection is over: wake ``drain()``, and the writer task so that it ends."""
         if self._progress is not None:
             self._progress.set()
+        if self._wanted is not None:
+            self._wanted.set()
 
     # -- the writer task and the shutdown ----------------------------------------------
 
@@ -163,6 +165,8 @@ class Writer:
                 if wanted is None:
                     wanted = self._wanted = self._new_event()
                 await wanted.wait()
+                if self._closed.is_set():
+                    return
                 self._wanted = None
                 async with self._lock:
                     data = self._take_output()
