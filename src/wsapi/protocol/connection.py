@@ -137,7 +137,10 @@ class ClientProtocol:
         self.close_sent = False
 
         self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_SIZE)
+        # wsproto's connection, made when first needed (see _wsproto()); its
+        # extensions are known once the handshake is accepted.
         self._ws: Connection | None = None
+        self._ws_extensions: list[Extension] | None = None
         self._deflate: BoundedDeflate | None = None
         self._out: list[bytes] = []
         self._events: list[ProtocolEvent] = []
@@ -163,15 +166,24 @@ class ClientProtocol:
         # The first bytes the server sent, to recognise "not HTTP at all".
         self._first_bytes = b""
         try:
-            upgrade = build_request(request)
-            self._out.append(self._h11.send(upgrade) or b"")
+            # Kept as sent (a few hundred bytes); request_headers parses it when asked.
+            self._request_head = self._h11.send(build_request(request)) or b""
         except h11.LocalProtocolError as exc:
             raise ValueError(f"invalid request header: {exc}") from exc
-        #: The upgrade request's target and headers, as sent (for traces and errors).
-        self.request_target = upgrade.target.decode("ascii")
-        self.request_headers = tuple(
-            (name.decode("latin-1"), value.decode("latin-1"))
-            for name, value in upgrade.headers.raw_items()
+        self._out.append(self._request_head)
+
+    @property
+    def request_target(self) -> str:
+        """The upgrade request's target, as sent (for traces and errors)."""
+        return self._request_head.split(b" ", 2)[1].decode("ascii")
+
+    @property
+    def request_headers(self) -> tuple[tuple[str, str], ...]:
+        """The upgrade request's headers, as sent (for traces and errors)."""
+        lines = self._request_head.split(b"\r\n")[1:]
+        return tuple(
+            (name.decode("latin-1"), value.strip(b" \t").decode("latin-1"))
+            for name, _, value in (line.partition(b":") for line in lines if line)
         )
 
     # -- the two doors ---------------------------------------------------------
@@ -214,11 +226,14 @@ class ClientProtocol:
             self._h11.receive_data(data)
             self._read_handshake()
         elif (
-            self._ws is not None
+            self._ws_extensions is not None
             and not self._failed
             and self._pending_failure is None
             and self._pending_close is None
-            and self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
+            and (
+                self._ws is None
+                or self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
+            )
         ):
             if self._frame is not None:
                 used = self._fill_frame(data)
@@ -241,7 +256,7 @@ class ClientProtocol:
                     return  # it took the rest of data
                 if used:
                     data = data[used:]
-            self._ws.receive_data(data)
+            self._wsproto().receive_data(data)
             self._read_frames()
         # Anything after a completed closing handshake or a failure is ignored.
 
@@ -300,7 +315,8 @@ class ClientProtocol:
             or self._frame is not None
         ):
             return False
-        assert self._ws is not None
+        if self._ws is None:
+            return True  # wsproto has seen nothing yet
         proto = self._ws._proto
         decoder = proto._frame_decoder
         return (
@@ -351,9 +367,8 @@ class ClientProtocol:
         deflate = self._deflate
         if deflate is None:
             return encode_frame(opcode, payload)
-        assert self._ws is not None
         rsv, payload = deflate.frame_outbound(
-            self._ws._proto, Opcode(opcode), RsvBits(False, False, False), payload, True
+            self._wsproto()._proto, Opcode(opcode), RsvBits(False, False, False), payload, True
         )
         return encode_frame(opcode, payload, rsv1=rsv.rsv1)
 
@@ -361,22 +376,19 @@ class ClientProtocol:
         # Not while the server's Close waits to be echoed (wsproto refuses it then).
         if self.state is not State.OPEN or self._pending_close is not None:
             return False
-        assert self._ws is not None
-        self._out.append(self._ws.send(Ping(payload=data)))
+        self._out.append(self._wsproto().send(Ping(payload=data)))
         return True
 
     def send_pong(self, data: bytes = b"") -> bool:
         if self.state is not State.OPEN or self._pending_close is not None:
             return False
-        assert self._ws is not None
-        self._out.append(self._ws.send(Pong(payload=data)))
+        self._out.append(self._wsproto().send(Pong(payload=data)))
         return True
 
     def send_close(self, code: int | None = None, reason: str = "") -> bool:
         """Start the closing handshake; False when it cannot start (not open)."""
         if self.state is not State.OPEN:
             return False
-        assert self._ws is not None
         self._queue_close(code, reason)
         self.state = State.CLOSING
         return True
@@ -392,7 +404,7 @@ class ClientProtocol:
             return
         self.error = error
         self._failed = True
-        if self._ws is not None and self._ws.state in (
+        if self._ws_extensions is not None and self._wsproto().state in (
             ConnectionState.OPEN,
             ConnectionState.REMOTE_CLOSING,
         ):
@@ -497,9 +509,7 @@ class ClientProtocol:
         extensions: list[Extension] = list(deflate)
         if self.max_message_size is not None:
             extensions.append(SizeLimit(self.max_message_size))
-        self._ws = Connection(ConnectionType.CLIENT, extensions)
-        # Our frame parser accepts every close code IANA registered (see below).
-        self._ws._proto = _FrameProtocol(True, extensions)
+        self._ws_extensions = extensions
         self.state = State.OPEN
         self.subprotocol = subprotocol
         self.extensions = response.header("Sec-WebSocket-Extensions", "") or ""
@@ -509,6 +519,22 @@ class ClientProtocol:
         del self._h11
         if trailing:
             self.receive_data(trailing)
+
+    def _wsproto(self) -> Connection:
+        """wsproto's connection, made the first time a frame needs it.
+
+        Simple data frames go both ways without it (see framing.py): a
+        connection that only ever sends and receives those, or sits idle, does
+        not carry wsproto's parser state (about 2 KB).
+        """
+        ws = self._ws
+        if ws is None:
+            extensions = self._ws_extensions
+            assert extensions is not None, "the handshake is not done"
+            ws = self._ws = Connection(ConnectionType.CLIENT, extensions)
+            # Our frame parser accepts every close code IANA registered (see below).
+            ws._proto = _FrameProtocol(True, extensions)
+        return ws
 
     def _end_refusal(self, *, truncated: bool) -> None:
         assert self._refusal is not None
@@ -656,10 +682,9 @@ class ClientProtocol:
             self._pongs_queued = 1
 
     def _queue_close(self, code: int | None, reason: str) -> None:
-        assert self._ws is not None
         self.close_sent = True
         wire_code = CloseReason.NO_STATUS_RCVD if code is None else code
-        self._out.append(self._ws.send(CloseConnection(code=wire_code, reason=reason)))
+        self._out.append(self._wsproto().send(CloseConnection(code=wire_code, reason=reason)))
 
     # -- the end -----------------------------------------------------------------
 

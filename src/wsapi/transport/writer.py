@@ -30,6 +30,29 @@ logger = logging.getLogger("wsapi")
 class Writer:
     """Writes one connection's frames in order, and keeps count of what was written."""
 
+    __slots__ = (
+        "_call_soon",
+        "_closed",
+        "_direct",
+        "_flush_scheduled",
+        "_leftover",
+        "_leftover_sent",
+        "_lock_",
+        "_new_event",
+        "_on_error",
+        "_progress",
+        "_stream",
+        "_task_group",
+        "_task_started",
+        "_torn",
+        "_unwritten",
+        "_wanted",
+        "_writing",
+        "buffered_amount",
+        "protocol",
+        "unsent_messages",
+    )
+
     def __init__(
         self,
         protocol: ClientProtocol,
