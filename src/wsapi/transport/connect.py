@@ -18,6 +18,7 @@ doctor runs exactly the code a connection runs, one step at a time.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import ipaddress
 import os
@@ -48,6 +49,7 @@ from ..errors import (
 )
 from ..protocol.handshake import with_scheme
 from ..protocol.url import WebSocketURL
+from .asyncio_stream import AsyncioTCPStream
 
 if TYPE_CHECKING:
     from ..protocol.proxy import ProxySetting
@@ -321,10 +323,20 @@ async def connect_tcp(address: str, port: int) -> SocketStream:
             if error:
                 # OSError(errno, ...) is the errno's subclass (ConnectionRefusedError...).
                 raise OSError(error, os.strerror(error)) from None
+        if _on_asyncio():
+            return await AsyncioTCPStream.connect(sock)
         return await SocketStream.from_socket(sock)
     except BaseException:
         sock.close()
         raise
+
+
+def _on_asyncio() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False  # trio
+    return True
 
 
 def interleave(addresses: list[str]) -> list[str]:
