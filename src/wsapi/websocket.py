@@ -415,6 +415,7 @@ class WebSocket(EventTarget):
         # Shield the group's own scope: a scope opened here would have to be
         # exited before the group's, which the task group cannot allow.
         task_group.cancel_scope.shield = True
+        await self._transport.finish()
         if not self._transport.tasks_end_by_themselves:
             # (Once closed, the tasks end by themselves: anyio's cancel() costs
             # a task's repr, a few percent of a whole open-and-close.)

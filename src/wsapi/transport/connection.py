@@ -106,6 +106,7 @@ class Transport:
         "_pending",
         "_pong_waiter",
         "_reader_scope",
+        "_reader_started",
         "_receive_into",
         "_settle",
         "_stream",
@@ -166,6 +167,7 @@ class Transport:
         self._pong_waiter: tuple[bytes, anyio.Event] | None = None
         self._close_timer_armed = False
         self._keepalive_running = False
+        self._reader_started = False
         self._open_cancelled = False
         self._delivering = False  # the reader is waiting for the application
         #: We sent the first Close frame (``close()``).
@@ -353,14 +355,24 @@ class Transport:
         assert self._stream is not None and self.writer is not None
         self._deliver_now = deliver_now
         if deliver_now is not None and self._trace is None:
-            self._inline = inline_receiver(self._stream, self._take_inline)
+            self._inline = inline_receiver(self._stream, self._take_inline, self._start_reader)
         if self._trace is None:
             self._receive_into = trio_receive_into(self._stream)
         self.writer.attach(task_group)
         if self.protocol.has_data_to_send:
             # Answers to frames that came in the same read as the 101.
             self.writer.flush_soon()
-        task_group.start_soon(self._reader, name="wsapi reader")
+        protocol = self.protocol
+        if (
+            self._inline is None
+            or self._pending
+            or protocol.failure_pending
+            or protocol.close_pending
+            or protocol.state is not State.OPEN
+        ):
+            self._start_reader()
+        # Else the inline receiver does the reading, and starts the reader task
+        # when something needs awaiting (see inline.py); so do close() and abort().
         if self.ping_interval is not None:
             self._keepalive_running = True
             task_group.start_soon(self._keepalive, name="wsapi keepalive")
@@ -400,6 +412,7 @@ class Transport:
             self._trace(">", "close", code=code, reason=reason)
         self.flush_soon()
         self._arm_close_timer()
+        self._start_reader()  # it sees the closing handshake through
 
     async def wait_closed(self) -> None:
         await self._closed.wait()
@@ -423,6 +436,35 @@ class Transport:
         if self._abort_error is None:
             self._abort_error = error
         self._reader_scope.cancel()
+        self._start_reader()  # it shuts the connection down
+
+    def _start_reader(self) -> None:
+        """Start the reader task, once.
+
+        On asyncio's plain TCP an open connection needs no task while it is
+        idle: the inline receiver parses and queues messages as they come. A
+        task, its cancel scopes and its coroutine cost about 2 KB per idle
+        connection, so it starts when there is something to await: a listener,
+        a full inbox, the closing handshake, a failure.
+        """
+        if self._reader_started or self._task_group is None:
+            return
+        self._reader_started = True
+        if self._inline is not None:
+            self._inline.reader_idle = False  # bytes that come meanwhile wait for it
+        self._task_group.start_soon(self._reader, name="wsapi reader")
+
+    async def finish(self) -> None:
+        """End the connection in the caller's task if the reader task never started.
+
+        The ``async with`` calls this before cancelling the connection's task
+        group: a task cancelled before its first step would not run its clean-up.
+        """
+        if self._reader_started or self._closed.is_set() or self._deliver is None:
+            return
+        self._reader_started = True
+        with anyio.CancelScope(shield=True):
+            await self._shutdown(self._deliver)
 
     # -- the tasks -------------------------------------------------------------
 
@@ -431,7 +473,10 @@ class Transport:
         protocol, stream, deliver = self.protocol, self._stream, self._deliver
         try:
             with self._reader_scope:
-                events, self._pending = self._pending, []
+                # What the handshake's read left, then what the inline receiver
+                # could not deliver (it started this task for them).
+                events = self._pending + self._inline_events
+                self._pending, self._inline_events = [], []
                 for event in events:
                     await self._handle(event, deliver)
                 await self._commit_when_settled()
@@ -657,6 +702,7 @@ class Transport:
             self.abort(ConnectionLost(f"internal error: {exc!r}"))
         finally:
             self._keepalive_running = False
+        self._reader_started = False
 
     def _arm_close_timer(self) -> None:
         """Give the closing handshake ``close_timeout``: a deadline on the reader's scope.

@@ -37,10 +37,12 @@ class InlineReceiver(asyncio.Protocol):
         transport: asyncio.Transport,
         inner: asyncio.Protocol,
         on_data: Callable[[bytes], bool],
+        start_reader: Callable[[], None],
     ) -> None:
         self._transport = transport
         self._inner = inner
         self._on_data = on_data
+        self._start_reader = start_reader
         #: Bytes the reader task has to parse, in order; and whether the peer is done.
         self.chunks: list[bytes] = []  # (a list: an empty deque costs 600 bytes)
         self.held = 0
@@ -49,8 +51,9 @@ class InlineReceiver(asyncio.Protocol):
         self.error: Exception | None = None
         self._paused = False
         self._wakeup: asyncio.Future[None] | None = None
-        #: True while the reader task waits in ``wait()`` with nothing to do.
-        self.reader_idle = False
+        #: True while the reader task waits in ``wait()`` with nothing to do, or
+        #: has not started (the transport starts it lazily: see ``wake()``).
+        self.reader_idle = True
 
     # -- the transport's calls -------------------------------------------------
 
@@ -84,10 +87,14 @@ class InlineReceiver(asyncio.Protocol):
     # -- the reader task's side --------------------------------------------------
 
     def wake(self) -> None:
-        """The reader task has something to do (called by ``on_data`` too)."""
+        """The reader task has something to do (called by ``on_data`` too); start it if need be."""
         waiter = self._wakeup
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            if not waiter.done():
+                waiter.set_result(None)
+        else:
+            # (Once; it then finds the work waiting.)
+            _in_asyncio_context(self._start_reader)
 
     async def wait(self) -> None:
         """Wait until there are bytes to parse, events to deliver, or the end."""
@@ -129,7 +136,27 @@ class InlineReceiver(asyncio.Protocol):
             self._transport.resume_reading()
 
 
-def inline_receiver(stream: ByteStream, on_data: Callable[[bytes], bool]) -> InlineReceiver | None:
+def _in_asyncio_context(call: Callable[[], None]) -> None:
+    """Call ``call``, which starts an anyio task, from an asyncio callback.
+
+    anyio finds the running library through sniffio when it is installed, and
+    sniffio looks at the current task: in a protocol callback there is none.
+    """
+    try:
+        from sniffio import current_async_library_cvar
+    except ImportError:  # anyio then asks asyncio for its running loop: fine here
+        call()
+        return
+    token = current_async_library_cvar.set("asyncio")
+    try:
+        call()
+    finally:
+        current_async_library_cvar.reset(token)
+
+
+def inline_receiver(
+    stream: ByteStream, on_data: Callable[[bytes], bool], start_reader: Callable[[], None]
+) -> InlineReceiver | None:
     """Take over ``stream``'s asyncio transport, or None (trio, TLS, another stream)."""
     transport = getattr(stream, "_transport", None)
     inner = getattr(stream, "_protocol", None)
@@ -137,7 +164,7 @@ def inline_receiver(stream: ByteStream, on_data: Callable[[bytes], bool]) -> Inl
         return None
     if getattr(inner, "read_queue", None):
         return None  # anyio holds bytes not read yet: keep its path for this connection
-    receiver = InlineReceiver(transport, inner, on_data)
+    receiver = InlineReceiver(transport, inner, on_data, start_reader)
     transport.set_protocol(receiver)
     # anyio pauses the transport after each receive(): from now on it stays on.
     transport.resume_reading()
