@@ -62,9 +62,10 @@ from ..trace import Tracer
 from .connect import Stage, open_stream, timeout_error
 from .flag import Flag
 from .inline import InlineReceiver, inline_receiver
-from .inplace import ReceiveInto, trio_receive_into
+from .spawn import start_soon
 from .tls import default_ssl_context
 from .tracing import FrameTrace, TracedStage, trace_response
+from .trio_reader import TrioSocketReader, trio_socket_reader
 from .writer import Writer
 
 __all__ = ["Transport"]
@@ -107,11 +108,11 @@ class Transport:
         "_pong_waiter",
         "_reader_scope",
         "_reader_started",
-        "_receive_into",
         "_settle",
         "_stream",
         "_task_group",
         "_trace",
+        "_trio_reader",
         "close_started",
         "close_timeout",
         "max_redirects",
@@ -181,7 +182,7 @@ class Transport:
         self._inline_events: list[ProtocolEvent] = []
         self._deliver_now: DeliverNow | None = None
         # Reading a large frame into place on trio (see inplace.py).
-        self._receive_into: ReceiveInto | None = None
+        self._trio_reader: TrioSocketReader | None = None
         self._closed = Flag()
         # anyio's cancel scopes need a running event loop: open() makes this one.
         self._reader_scope: anyio.CancelScope
@@ -357,7 +358,7 @@ class Transport:
         if deliver_now is not None and self._trace is None:
             self._inline = inline_receiver(self._stream, self._take_inline, self._start_reader)
         if self._trace is None:
-            self._receive_into = trio_receive_into(self._stream)
+            self._trio_reader = trio_socket_reader(self._stream)
         self.writer.attach(task_group)
         if self.protocol.has_data_to_send:
             # Answers to frames that came in the same read as the 101.
@@ -375,7 +376,7 @@ class Transport:
         # when something needs awaiting (see inline.py); so do close() and abort().
         if self.ping_interval is not None:
             self._keepalive_running = True
-            task_group.start_soon(self._keepalive, name="wsapi keepalive")
+            start_soon(task_group, self._keepalive, "wsapi keepalive")
 
     @property
     def buffered_amount(self) -> int:
@@ -452,7 +453,7 @@ class Transport:
         self._reader_started = True
         if self._inline is not None:
             self._inline.reader_idle = False  # bytes that come meanwhile wait for it
-        self._task_group.start_soon(self._reader, name="wsapi reader")
+        start_soon(self._task_group, self._reader, "wsapi reader")
 
     async def finish(self) -> None:
         """End the connection in the caller's task if the reader task never started.
@@ -514,16 +515,9 @@ class Transport:
                 await self._shutdown(deliver)
 
     async def _receive(self, stream: ByteStream) -> bytes:
-        """Read; a large frame's payload goes straight into place (b"" then)."""
-        receive_into = self._receive_into
-        if receive_into is not None:
-            buffer = self.protocol.receive_buffer()
-            if buffer is not None:
-                count = await receive_into(buffer)
-                if not count:
-                    raise anyio.EndOfStream
-                self.protocol.received_into(count)
-                return b""
+        """Read (on trio's plain TCP, from the socket directly: see trio_reader.py)."""
+        if self._trio_reader is not None:
+            return await self._trio_reader.receive(self.protocol, READ_SIZE)
         return await stream.receive(READ_SIZE)
 
     def _take_inline(self, data: bytes) -> bool:

@@ -10,27 +10,21 @@ into the message, and no fresh pages to map for either (see
   as the transport's protocol while such a frame is incomplete: asyncio sees a
   ``BufferedProtocol`` and reads into ``get_buffer()``'s memory; once the frame
   is whole, the inline receiver is put back.
-- On trio, ``trio_receive_into()`` gives the reader task an ``await
-  recv_into()`` on the stream's socket.
+- On trio, the reader task reads the socket itself (trio_reader.py) and uses
+  ``recv_into()`` then.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-
-import anyio
-from anyio.abc import ByteStream
+from collections.abc import Callable
 
 from .inline import InlineReceiver
 
-__all__ = ["InPlaceReader", "ReceiveInto", "trio_receive_into"]
+__all__ = ["InPlaceReader"]
 
 #: What asyncio reads into if the protocol has no buffer to offer after all.
 SPARE_SIZE = 64 * 1024
-
-#: ``await receive_into(buffer)`` -> bytes read (0 at the end of the stream).
-ReceiveInto = Callable[[memoryview], Awaitable[int]]
 
 
 class InPlaceReader(asyncio.BufferedProtocol):
@@ -76,22 +70,3 @@ class InPlaceReader(asyncio.BufferedProtocol):
 
     def resume_writing(self) -> None:
         self._receiver.resume_writing()
-
-
-def trio_receive_into(stream: ByteStream) -> ReceiveInto | None:
-    """``recv_into`` on ``stream``'s trio socket, or None (asyncio, TLS, another stream)."""
-    if not type(stream).__module__.startswith("anyio._backends._trio"):
-        return None
-    trio_socket = getattr(stream, "_trio_socket", None)
-    recv_into = getattr(trio_socket, "recv_into", None)
-    if recv_into is None:
-        return None
-
-    async def receive_into(buffer: memoryview) -> int:
-        try:
-            count: int = await recv_into(buffer)
-        except OSError as exc:
-            raise anyio.BrokenResourceError from exc
-        return count
-
-    return receive_into

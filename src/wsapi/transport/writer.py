@@ -21,6 +21,7 @@ from ..protocol.connection import ClientProtocol
 from ..protocol.framing import count_data_frames
 from .direct import direct_writer, soon_caller
 from .flag import Flag
+from .spawn import start_soon
 
 __all__ = ["Writer"]
 
@@ -116,7 +117,7 @@ class Writer:
     def _start_task(self) -> None:
         assert self._task_group is not None
         self._task_started = True
-        self._task_group.start_soon(self.run, name="wsapi writer")
+        start_soon(self._task_group, self.run, "wsapi writer")
 
     def flush_soon(self) -> None:
         """The protocol has bytes to write: at the end of this event loop turn."""
