@@ -7,13 +7,17 @@ fed with ``receive_data()`` or read straight into ``receive_buffer()``.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from wsapi.errors import InvalidUTF8, MessageTooBig
+from wsapi.protocol import bigframe
 from wsapi.protocol.bigframe import MIN_LENGTH, FrameInProgress
 from wsapi.protocol.connection import ClientProtocol
 from wsapi.protocol.events import Closed, Failed, MessageReceived, ProtocolEvent
@@ -21,6 +25,25 @@ from wsapi.protocol.events import Closed, Failed, MessageReceived, ProtocolEvent
 from .helpers import drain_events, frame, open_client
 
 LIMIT = 20_000
+
+#: The message is filled in a C BytesBuilder when wsapi._speedups is built, else in a bytearray.
+BUILDERS = ["python"] + (["C"] if bigframe._c_builder() is not None else [])
+
+
+@contextlib.contextmanager
+def builder(kind: str) -> Iterator[None]:
+    saved = bigframe._CBuilder
+    bigframe._CBuilder = bigframe._c_builder() if kind == "C" else None
+    try:
+        yield
+    finally:
+        bigframe._CBuilder = saved
+
+
+@pytest.fixture(params=BUILDERS, autouse=True)
+def each_builder(request: pytest.FixtureRequest) -> Iterator[None]:
+    with builder(request.param):
+        yield
 
 
 def summary(event: ProtocolEvent) -> object:
@@ -39,8 +62,9 @@ def read_into(client: ClientProtocol, piece: bytes) -> None:
         if buffer is None:
             client.receive_data(piece)
             return
-        count = min(len(buffer), len(piece))
-        buffer[:count] = piece[:count]
+        with memoryview(buffer) as view:  # (as recv_into() does, the view ends here)
+            count = min(len(view), len(piece))
+            view[:count] = piece[:count]
         client.received_into(count)
         piece = piece[count:]
 
@@ -127,8 +151,9 @@ def test_the_socket_can_read_straight_into_the_message() -> None:
     client.receive_data(data[:5000])
     buffer = client.receive_buffer()
     assert buffer is not None and len(buffer) == len(data) - 5000
-    buffer[:] = data[5000:]
-    client.received_into(len(buffer))
+    with memoryview(buffer) as view:
+        view[:] = data[5000:]
+    client.received_into(len(data) - 5000)
     assert client.events_received() == [MessageReceived(payload)]
     assert client.receive_buffer() is None
 
@@ -193,3 +218,55 @@ def test_the_server_vanishing_mid_message_is_1006() -> None:
     (closed,) = client.events_received()
     assert isinstance(closed, Closed) and (closed.code, closed.was_clean) == (1006, False)
     assert client.receive_buffer() is None
+
+
+needs_c = pytest.mark.skipif(bigframe._c_builder() is None, reason="wsapi._speedups not built")
+
+
+@needs_c
+def test_bytes_builder_is_filled_in_place_and_taken_once() -> None:
+    from wsapi._speedups import BytesBuilder
+
+    built = BytesBuilder(10)
+    assert (len(built), built.remaining) == (10, 10)
+    assert built.write(b"abc") == 3
+    with memoryview(built) as view:
+        assert (len(view), view.readonly) == (7, False)
+        view[:2] = b"de"
+    built.advance(2)
+    assert built.write(b"fghijXYZ") == 5  # only what fits
+    with pytest.raises(ValueError):
+        built.advance(1)
+    taken = built.take()
+    assert (taken, type(taken)) == (b"abcdefghij", bytes)
+    assert len(built) == 0
+    with pytest.raises(BufferError):
+        memoryview(built)
+    with pytest.raises(ValueError):
+        built.take()
+
+
+@needs_c
+def test_bytes_builder_copies_when_a_view_outlives_it() -> None:
+    from wsapi._speedups import BytesBuilder
+
+    built = BytesBuilder(3)
+    view = memoryview(built)  # still alive at take(): it could write into the bytes
+    view[:] = b"abc"
+    built.advance(3)
+    taken = built.take()
+    view[:1] = b"z"
+    assert taken == b"abc"  # a copy: the bytes handed out cannot change
+    view.release()
+
+
+@needs_c
+def test_bytes_builder_refuses_to_hand_out_half_written_bytes() -> None:
+    from wsapi._speedups import BytesBuilder
+
+    built = BytesBuilder(4)
+    built.write(b"ab")
+    with pytest.raises(ValueError):
+        built.take()
+    with pytest.raises(ValueError):
+        BytesBuilder(-1)

@@ -26,8 +26,16 @@ and Autobahn's cases 6.4.3 and 6.4.4 look for it), not after the last byte.
 from __future__ import annotations
 
 import codecs
+import os
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
-__all__ = ["FrameInProgress"]
+if TYPE_CHECKING:
+    from .._speedups import BytesBuilder
+
+__all__ = ["FrameInProgress", "WritableBuffer"]
+
+#: Where the socket may read to: a ``memoryview``, or wsapi._speedups's ``BytesBuilder``.
+WritableBuffer: TypeAlias = "memoryview | BytesBuilder"
 
 #: Frames shorter than this stay with wsproto when they span reads: not worth the set-up.
 MIN_LENGTH = 4096
@@ -38,20 +46,68 @@ MAX_UNLIMITED = 16 * 2**20
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
+class _Builder(Protocol):
+    def write(self, data: bytes | memoryview, /) -> int: ...
+    def advance(self, count: int, /) -> None: ...
+    def take(self) -> bytes: ...
+
+
+class _BytearrayBuilder:
+    """``BytesBuilder`` in pure Python: a bytearray, copied into bytes at the end."""
+
+    __slots__ = ("_buffer", "_filled")
+
+    def __init__(self, size: int) -> None:
+        self._buffer = bytearray(size)
+        self._filled = 0
+
+    def write(self, data: bytes | memoryview) -> int:
+        filled = self._filled
+        count = min(len(data), len(self._buffer) - filled)
+        self._buffer[filled : filled + count] = data if count == len(data) else data[:count]
+        self._filled = filled + count
+        return count
+
+    def advance(self, count: int) -> None:
+        self._filled += count
+
+    def view(self) -> memoryview:
+        return memoryview(self._buffer)[self._filled :]
+
+    def take(self) -> bytes:
+        return bytes(self._buffer)
+
+
+def _c_builder() -> type[BytesBuilder] | None:
+    if os.environ.get("WSAPI_NO_SPEEDUPS"):
+        return None
+    try:
+        from .._speedups import BytesBuilder
+    except ImportError:
+        return None
+    return BytesBuilder
+
+
+# With the C extension, the message is filled in its final bytes object (no copy
+# at the end); else in a bytearray.
+_CBuilder = _c_builder()
+
+
 class FrameInProgress:
     """The payload of one simple data frame, filled in as the reads come."""
 
-    __slots__ = ("_buffer", "_decoder", "_filled", "_pieces", "remaining", "text")
+    __slots__ = ("_builder", "_decoder", "_pieces", "remaining", "text")
 
     def __init__(self, text: bool, length: int) -> None:
         #: A text message (decoded as it comes), or binary.
         self.text = text
         #: Payload bytes still to come.
         self.remaining = length
-        self._filled = 0
         # Binary: the message itself. Text: decoded pieces (the decoder keeps
         # the few bytes of a character cut between two reads).
-        self._buffer = bytearray(0 if text else length)
+        self._builder: _Builder | None = None
+        if not text:
+            self._builder = _CBuilder(length) if _CBuilder else _BytearrayBuilder(length)
         self._decoder = _utf8_decoder() if text else None
         self._pieces: list[str] = []
 
@@ -108,25 +164,28 @@ class FrameInProgress:
             self.remaining -= used
             self._pieces.append(self._decoder.decode(chunk, self.remaining == 0))
         else:
-            filled = self._filled
-            self._buffer[filled : filled + used] = data if used == len(data) else data[:used]
-            self._filled = filled + used
+            assert self._builder is not None
+            self._builder.write(data)  # (copies at most what fits: used bytes)
             self.remaining -= used
         return used
 
-    def writable(self) -> memoryview | None:
+    def writable(self) -> WritableBuffer | None:
         """Where the socket may read the rest of a binary payload to (None for text)."""
-        if self.text or not self.remaining:
+        builder = self._builder
+        if builder is None or not self.remaining:
             return None
-        return memoryview(self._buffer)[self._filled :]
+        if isinstance(builder, _BytearrayBuilder):
+            return builder.view()
+        return builder  # type: ignore[return-value]  # (the C BytesBuilder is a buffer)
 
     def advance(self, count: int) -> None:
         """``count`` bytes were read into ``writable()``."""
-        self._filled += count
+        assert self._builder is not None
+        self._builder.advance(count)
         self.remaining -= count
 
     def message(self) -> str | bytes:
         """The whole message (once ``done``)."""
-        if self.text:
+        if self._builder is None:
             return "".join(self._pieces)
-        return bytes(self._buffer)
+        return self._builder.take()

@@ -62,7 +62,7 @@ from ..errors import (
     WebSocketError,
 )
 from ..response import MAX_BODY_SIZE, Response
-from .bigframe import FrameInProgress
+from .bigframe import FrameInProgress, WritableBuffer
 from .events import (
     Closed,
     CloseReceived,
@@ -274,7 +274,7 @@ class ClientProtocol:
             self._events.append(MessageReceived(frame.message()))
         return used
 
-    def receive_buffer(self) -> memoryview | None:
+    def receive_buffer(self) -> WritableBuffer | None:
         """Where the socket may read the next bytes to directly, or None.
 
         While a large binary message is coming in a single frame, its payload can

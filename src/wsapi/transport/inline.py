@@ -23,6 +23,8 @@ from collections.abc import Callable
 
 from anyio.abc import ByteStream
 
+from ..protocol.bigframe import WritableBuffer
+
 __all__ = ["InlineReceiver", "inline_receiver"]
 
 #: Bytes held for a busy reader before the transport stops reading (backpressure).
@@ -117,7 +119,7 @@ class InlineReceiver(asyncio.Protocol):
         return data
 
     def read_in_place(
-        self, buffer: Callable[[], memoryview | None], filled: Callable[[int], None]
+        self, buffer: Callable[[], WritableBuffer | None], filled: Callable[[int], None]
     ) -> None:
         """Let the socket read into ``buffer()`` until it is None (see inplace.py)."""
         from .inplace import InPlaceReader

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from ..protocol.bigframe import WritableBuffer
 from .inline import InlineReceiver
 
 __all__ = ["InPlaceReader"]
@@ -33,7 +34,7 @@ class InPlaceReader(asyncio.BufferedProtocol):
     def __init__(
         self,
         receiver: InlineReceiver,
-        buffer: Callable[[], memoryview | None],
+        buffer: Callable[[], WritableBuffer | None],
         filled: Callable[[int], None],
     ) -> None:
         self._receiver = receiver
@@ -42,7 +43,7 @@ class InPlaceReader(asyncio.BufferedProtocol):
         # Where asyncio read to when the protocol had no buffer to offer (not expected).
         self._spare: bytearray | None = None
 
-    def get_buffer(self, sizehint: int) -> memoryview | bytearray:
+    def get_buffer(self, sizehint: int) -> WritableBuffer | bytearray:
         buffer = self._buffer()
         if buffer is not None:
             return buffer
