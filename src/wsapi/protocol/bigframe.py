@@ -19,7 +19,8 @@ and Autobahn's cases 6.4.3 and 6.4.4 look for it), not after the last byte.
 3996
 >>> frame.feed(b"y" * 4000)
 3996
->>> frame.done, len(frame.message()), frame.message()[-1:]
+>>> message = frame.message()
+>>> frame.done, len(message), message[-1:]
 (True, 4096, b'y')
 """
 
@@ -185,7 +186,7 @@ class FrameInProgress:
         self.remaining -= count
 
     def message(self) -> str | bytes:
-        """The whole message (once ``done``)."""
+        """The whole message (once ``done``; once only: the bytes object is handed over)."""
         if self._builder is None:
             return "".join(self._pieces)
         return self._builder.take()
