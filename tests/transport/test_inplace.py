@@ -191,3 +191,28 @@ async def test_closing_while_a_large_message_arrives(scripted_server: Any) -> No
 def test_in_place_reader_is_a_buffered_protocol() -> None:
     # asyncio picks recv_into() for a BufferedProtocol when it is set on the transport.
     assert issubclass(InPlaceReader, asyncio.BufferedProtocol)
+
+
+async def test_a_rest_that_one_read_brings_is_not_read_in_place_on_asyncio(
+    scripted_server: Any, reads_into_place: list[int], anyio_backend: str
+) -> None:
+    # 150 KB left after the first piece: it comes with the next frame in one
+    # read (one wake-up), rather than by itself into place and then the rest.
+    payload = pattern(200_000)
+
+    def script(conn: RawConnection) -> None:
+        conn.accept()
+        data = frame_bytes(Opcode.BINARY, payload) + frame_bytes(Opcode.TEXT, b"next")
+        conn.send_raw(data[:50_000])
+        time.sleep(0.05)
+        conn.send_raw(data[50_000:])
+        assert conn.read_close() == (1000, "")
+
+    server = scripted_server(script)
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(server.url(), compression=None) as ws:
+            assert await ws.recv() == payload
+            assert await ws.recv() == "next"
+    server.wait_scripts()
+    if anyio_backend == "asyncio":
+        assert reads_into_place == []

@@ -526,7 +526,10 @@ class Transport:
             return False  # the reader has events to deliver first
         self.protocol.receive_data(data)
         self._after_inline()
-        if self.protocol.receive_buffer() is not None and not self._inline_events:
+        buffer = self.protocol.receive_buffer()
+        if buffer is not None and len(buffer) >= READ_SIZE and not self._inline_events:
+            # Only for what one read could not bring anyway: a smaller rest comes
+            # with the frames after it in the next read (one wake-up, not two).
             assert self._inline is not None
             self._inline.read_in_place(self.protocol.receive_buffer, self._took_in_place)
         return True
