@@ -393,7 +393,8 @@ class WebSocket(EventTarget):
             self._inbox.discard_new()
             try:
                 if self._ready_state == WebSocket.OPEN:
-                    self.close(1000)
+                    self._ready_state = WebSocket.CLOSING
+                    self._transport.close(1000, "", caller_waits=True)
                 await self._transport.wait_closed()
             except BaseException:
                 self._transport.set_abort_reason(

@@ -413,3 +413,18 @@ def test_invalid_protocol_message_names_the_character() -> None:
 def test_protocols_type_errors(protocols: object) -> None:
     with pytest.raises(TypeError):
         validate_protocols(protocols)  # type: ignore[arg-type]
+
+
+def test_a_url_parsed_again_is_the_same_record() -> None:
+    # Reconnections parse the same URL again: the frozen record is reused...
+    assert parse_url("ws://example.com:8080/chat?room=1") is parse_url(
+        "ws://example.com:8080/chat?room=1"
+    )
+    # ...but a URL with credentials is not kept after the connection.
+    with_password = "wss://user:secret@example.com/"
+    assert parse_url(with_password) is not parse_url(with_password)
+    assert parse_url(with_password) == parse_url(with_password)
+    # Errors are raised each time, not remembered as results.
+    for _ in range(2):
+        with pytest.raises(DOMException):
+            parse_url("ftp://example.com/")

@@ -126,6 +126,51 @@ async def test_a_cancelled_body_closes_an_idle_connection(scripted_server: Any) 
     server.wait_scripts()
 
 
+async def test_the_closing_handshake_at_the_end_runs_in_the_host_task(
+    websockets_server: WebsocketsServer, anyio_backend: str
+) -> None:
+    # On asyncio the end of the ``async with`` reads the server's Close itself
+    # (no task spawned to be awaited at once); on trio the reader task does.
+    where: list[int] = []
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(websockets_server.url("/echo"), compression=None) as ws:
+            ws.addEventListener("close", lambda event: where.append(anyio.get_current_task().id))
+            ws.send("x")
+            assert await ws.recv() == "x"
+            host = anyio.get_current_task().id
+    assert ws.readyState == WebSocket.CLOSED
+    assert len(where) == 1
+    assert (where[0] == host) is (anyio_backend == "asyncio")
+    assert (ws._transport._reader_in_caller, reader_started(ws)) == (False, True)
+
+
+async def test_cancelled_while_the_end_waits_for_the_servers_close(scripted_server: Any) -> None:
+    # The server reads our Close and never answers: the host task, reading the
+    # closing handshake itself on asyncio, is cancelled from outside.
+    got: list[tuple[int | None, str] | None] = []
+    ended = threading.Event()
+
+    def script(conn: RawConnection) -> None:
+        conn.accept()
+        got.append(conn.read_close())
+        conn.wait_eof()
+        ended.set()
+
+    server = scripted_server(script)
+    closes: list[CloseEvent] = []
+    with anyio.fail_after(TIMEOUT):
+        with anyio.move_on_after(0.3) as scope:
+            async with WebSocket(server.url(), ping_interval=None, close_timeout=None) as ws:
+                ws.addEventListener("close", closes.append)
+        assert scope.cancelled_caught
+        assert ws.readyState == WebSocket.CLOSED
+        await anyio.to_thread.run_sync(ended.wait, TIMEOUT)
+    assert got == [(1000, "")]
+    assert [(c.code, c.wasClean) for c in closes] == [(1006, False)]
+    assert "cancelled" in str(ws._close_error)
+    server.wait_scripts()
+
+
 SCRIPT = textwrap.dedent(
     """
     import asyncio, sys

@@ -63,6 +63,7 @@ from ..errors import (
 )
 from ..response import MAX_BODY_SIZE, Response
 from .bigframe import FrameInProgress, WritableBuffer
+from .closing import REGISTERED_CLOSE_CODES, encode_close, read_close
 from .events import (
     Closed,
     CloseReceived,
@@ -140,6 +141,8 @@ class ClientProtocol:
         # wsproto's connection, made when first needed (see _wsproto()); its
         # extensions are known once the handshake is accepted.
         self._ws: Connection | None = None
+        # wsproto's state while there is no wsproto connection (see closing.py).
+        self._ws_state = ConnectionState.OPEN
         self._ws_extensions: list[Extension] | None = None
         self._deflate: BoundedDeflate | None = None
         self._out: list[bytes] = []
@@ -230,10 +233,8 @@ class ClientProtocol:
             and not self._failed
             and self._pending_failure is None
             and self._pending_close is None
-            and (
-                self._ws is None
-                or self._ws.state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
-            )
+            and (self._ws_state if self._ws is None else self._ws.state)
+            in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
         ):
             if self._frame is not None:
                 used = self._fill_frame(data)
@@ -256,6 +257,12 @@ class ClientProtocol:
                     return  # it took the rest of data
                 if used:
                     data = data[used:]
+            if self._ws is None and self._ws_state is ConnectionState.LOCAL_CLOSING:
+                close = read_close(data)
+                if close is not None:  # the server's answer to our Close
+                    self._ws_state = ConnectionState.CLOSED
+                    self._close_received(*close)
+                    return
             self._wsproto().receive_data(data)
             self._read_frames()
         # Anything after a completed closing handshake or a failure is ignored.
@@ -459,7 +466,8 @@ class ClientProtocol:
     @property
     def closing_handshake_done(self) -> bool:
         """Both Close frames were exchanged: the server should now close TCP."""
-        return self._ws is not None and self._ws.state is ConnectionState.CLOSED
+        state = self._ws_state if self._ws is None else self._ws.state
+        return state is ConnectionState.CLOSED
 
     # -- the handshake -----------------------------------------------------------
 
@@ -532,6 +540,7 @@ class ClientProtocol:
             extensions = self._ws_extensions
             assert extensions is not None, "the handshake is not done"
             ws = self._ws = Connection(ConnectionType.CLIENT, extensions)
+            ws._state = self._ws_state  # a Close may have gone without it
             # Our frame parser accepts every close code IANA registered (see below).
             ws._proto = _FrameProtocol(True, extensions)
         return ws
@@ -628,9 +637,12 @@ class ClientProtocol:
                     reason = _wire_reason(error, event.reason or "")
                     self._pending_failure = (error, error.code, reason)
                     return
-                self.close_received = (int(event.code), event.reason or "")
-                self.state = State.CLOSING
-                events.append(CloseReceived(int(event.code), event.reason or ""))
+                self._close_received(int(event.code), event.reason or "")
+
+    def _close_received(self, code: int, reason: str) -> None:
+        self.close_received = (code, reason)
+        self.state = State.CLOSING
+        self._events.append(CloseReceived(code, reason))
 
     def _add_fragment(self, data: str | bytes, last: bool) -> str | bytes | None:
         """Add a piece of a fragmented message; the whole message after the last piece."""
@@ -684,6 +696,12 @@ class ClientProtocol:
     def _queue_close(self, code: int | None, reason: str) -> None:
         self.close_sent = True
         wire_code = CloseReason.NO_STATUS_RCVD if code is None else code
+        if self._ws is None and self._ws_state is ConnectionState.OPEN:
+            frame = encode_close(wire_code, reason)
+            if frame is not None:
+                self._out.append(frame)
+                self._ws_state = ConnectionState.LOCAL_CLOSING
+                return
         self._out.append(self._wsproto().send(CloseConnection(code=wire_code, reason=reason)))
 
     # -- the end -----------------------------------------------------------------
@@ -715,7 +733,7 @@ class _FrameProtocol(FrameProtocol):
         payload = frame.payload
         if isinstance(payload, bytes | bytearray) and len(payload) >= 2:
             code = int.from_bytes(payload[:2], "big")
-            if code in _REGISTERED_CLOSE_CODES:
+            if code in REGISTERED_CLOSE_CODES:
                 try:
                     reason = bytes(payload[2:]).decode("utf-8")
                 except UnicodeDecodeError as exc:
@@ -725,10 +743,6 @@ class _FrameProtocol(FrameProtocol):
                     ) from exc
                 return Frame(frame.opcode, (code, reason), frame.frame_finished, True)
         return super()._process_close(frame)
-
-
-# Registered codes wsproto's CloseReason lacks (IANA WebSocket Close Code Registry).
-_REGISTERED_CLOSE_CODES = frozenset({1014})
 
 
 def _http_prefix(head: bytes) -> bool:

@@ -216,6 +216,11 @@ def _may_have_proxies() -> bool:
     """
     if sys.platform in ("darwin", "win32"):
         return True
+    # os.environ decodes every name it yields; its bytes mapping does not
+    # (a third of the cost, at every opening).
+    raw = getattr(os.environ, "_data", None)
+    if isinstance(raw, dict):
+        return any(name[-6:].lower() == b"_proxy" for name in raw)
     return any(name[-6:].lower() == "_proxy" for name in os.environ)
 
 

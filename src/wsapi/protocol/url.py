@@ -10,6 +10,7 @@ Sans-IO: standard library and :mod:`wsapi.errors` only.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Sequence
@@ -91,6 +92,13 @@ def parse_url(url: str) -> WebSocketURL:
     if not isinstance(url, str):
         hint = "; decode bytes first" if isinstance(url, (bytes, bytearray)) else ""
         raise TypeError(f"the WebSocket URL must be a str, not {type(url).__name__}{hint}")
+    if "@" in url:
+        # Credentials are not kept in a module-level cache after the connection.
+        return _parse(url)
+    return _parse_cached(url)
+
+
+def _parse(url: str) -> WebSocketURL:
     text = _to_usv(url).strip(_C0_AND_SPACE).translate(_TAB_NEWLINE)
 
     match = _SCHEME_RE.match(text)
@@ -179,6 +187,12 @@ def parse_url(url: str) -> WebSocketURL:
         password=_percent_decode(password).decode("utf-8", "replace"),
         origin=f"{'https' if secure else 'http'}://{host_header}",
     )
+
+
+#: A client opens the same few URLs again and again (reconnections, a pool of
+#: connections): the parse, about a fiftieth of a local open-and-close, is kept.
+#: The records are frozen, so sharing them is safe.
+_parse_cached = functools.lru_cache(maxsize=64)(_parse)
 
 
 def validate_protocols(protocols: str | Sequence[str] | None) -> tuple[str, ...]:

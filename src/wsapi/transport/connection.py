@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import os
 import ssl
 from collections.abc import Awaitable, Callable
@@ -106,6 +107,7 @@ class Transport:
         "_open_scope",
         "_pending",
         "_pong_waiter",
+        "_reader_in_caller",
         "_reader_scope",
         "_reader_started",
         "_settle",
@@ -169,6 +171,7 @@ class Transport:
         self._close_timer_armed = False
         self._keepalive_running = False
         self._reader_started = False
+        self._reader_in_caller = False  # close(caller_waits=True): wait_closed() reads
         self._open_cancelled = False
         self._delivering = False  # the reader is waiting for the application
         #: We sent the first Close frame (``close()``).
@@ -201,20 +204,24 @@ class Transport:
                 raise ConnectionAborted(
                     self.url.href, "close() was called before the connection was established"
                 )
-            with anyio.CancelScope() as self._open_scope:
-                with anyio.fail_after(self.open_timeout):
-                    opened = await self._open_following(stage)
+            # One scope for both ends of the opening, open_timeout and close() (two
+            # nested scopes cost twice as much, at every opening).
+            timeout = self.open_timeout
+            deadline = math.inf if timeout is None else anyio.current_time() + timeout
+            with anyio.CancelScope(deadline=deadline) as self._open_scope:
+                opened = await self._open_following(stage)
                 assert self._stream is not None
                 self.writer = Writer(
                     self.protocol, self._stream, closed=self._closed, on_error=self.abort
                 )
                 return opened
-            # Only close() during the opening cancels _open_scope.
-            raise ConnectionAborted(
-                self.url.href,
-                "close() was called before the connection was established",
-                stage=stage.name,
-            )
+            if self._open_cancelled:  # close() during the opening
+                raise ConnectionAborted(
+                    self.url.href,
+                    "close() was called before the connection was established",
+                    stage=stage.name,
+                )
+            raise TimeoutError
         except TimeoutError as exc:
             error = timeout_error(self.url, stage.name, self.open_timeout, stage.address)
             await self._fail_open(error, exc)
@@ -403,8 +410,12 @@ class Transport:
         assert self.writer is not None
         return await self.writer.drain(limit)
 
-    def close(self, code: int | None, reason: str) -> None:
-        """Start the closing handshake (the caller checked the state)."""
+    def close(self, code: int | None, reason: str, *, caller_waits: bool = False) -> None:
+        """Start the closing handshake (the caller checked the state).
+
+        ``caller_waits``: the caller awaits ``wait_closed()`` next, which then
+        reads the closing handshake itself if no reader task runs yet.
+        """
         self.close_started = True
         if self._frames_trace is not None:
             self._frames_trace.close_started = True
@@ -413,9 +424,19 @@ class Transport:
             self._trace(">", "close", code=code, reason=reason)
         self.flush_soon()
         self._arm_close_timer()
+        if caller_waits and not self._reader_started and self._task_group is not None:
+            # Reserve the reader's work for wait_closed(): a task spawned only
+            # to be awaited at once costs more than the rest of the closing.
+            self._reader_started = self._reader_in_caller = True
+            if self._inline is not None:
+                self._inline.reader_idle = False  # bytes that come meanwhile wait for it
+            return
         self._start_reader()  # it sees the closing handshake through
 
     async def wait_closed(self) -> None:
+        if self._reader_in_caller:
+            self._reader_in_caller = False
+            await self._reader()
         await self._closed.wait()
 
     @property
@@ -510,6 +531,14 @@ class Transport:
         except Exception as exc:  # a bug, or a listener's BaseException-free error
             logger.exception("wsapi: unexpected error in the reader task")
             self._abort_error = self._abort_error or ConnectionLost(f"internal error: {exc!r}")
+        except BaseException as exc:
+            # A cancellation from outside (the reader's own scope catches abort()'s):
+            # the task group's, or the caller's when wait_closed() reads.
+            if isinstance(exc, anyio.get_cancelled_exc_class()):
+                self.set_abort_reason(
+                    ConnectionLost("the connection was cut because its task was cancelled")
+                )
+            raise
         finally:
             with anyio.CancelScope(shield=True):
                 await self._shutdown(deliver)
