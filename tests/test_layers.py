@@ -29,7 +29,7 @@ sys.modules["wsapi"] = _package
 PROTOCOL_IMPORTS = [
     "import wsapi.protocol.connection, wsapi.protocol.url",
     "import wsapi.protocol.handshake, wsapi.protocol.events, wsapi.protocol.status",
-    "import wsapi.protocol.extensions",
+    "import wsapi.protocol.extensions, wsapi.protocol.http",
 ]
 PLAIN_IMPORTS = ["import wsapi.errors, wsapi.response, wsapi.events"]
 

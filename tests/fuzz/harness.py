@@ -170,9 +170,11 @@ def buffer_sizes(client: ClientProtocol) -> dict[str, int]:
     that the bounds below never pass vacuously.
     """
     sizes: dict[str, int] = {}
+    # The response head is buffered by the fast path (_head) or, off it, by h11.
+    fast_head = getattr(client, "_head", None)
     receive_buffer = getattr(getattr(client, "_h11", None), "_receive_buffer", None)
-    if receive_buffer is not None:
-        sizes["http-head"] = len(receive_buffer)
+    if fast_head is not None or receive_buffer is not None:
+        sizes["http-head"] = len(fast_head or b"") + len(receive_buffer or b"")
     body = getattr(client, "_body", None)
     if body is not None:
         sizes["http-body"] = len(body)

@@ -15,8 +15,12 @@ by ``receive_eof()`` or ``abort()``, with the code the application must see:
 the server's code (1005 if it gave none) after a completed closing handshake,
 1006 for everything else.
 
-The HTTP upgrade is spoken through h11 (see ``handshake``); the frames through
-wsproto's ``Connection``, with wsapi's bounded extensions installed.
+The HTTP upgrade is spoken through h11 (see ``handshake``), except for the
+plain case every open takes: the request head is written and a plain ``101``
+answer parsed by ``http`` (no h11 object is made then). Anything else, from a
+refusal to a malformed or oversized head, is handed to h11 as it arrives, so
+h11 still decides every error. The frames go through wsproto's
+``Connection``, with wsapi's bounded extensions installed.
 
 A protocol error found after some messages is not reported at once: the
 messages come first, ``failure_pending`` becomes true, and the failure (the
@@ -83,7 +87,9 @@ from .handshake import (
     build_request,
     check_accept,
     not_http_error,
+    request_fields,
 )
+from .http import parse_switching_protocols, write_request_head
 from .status import explain_status
 
 __all__ = ["ClientProtocol", "State"]
@@ -93,6 +99,9 @@ MAX_PENDING_PONGS = 16
 
 #: Largest response head (status line and headers) accepted from the server.
 MAX_HEADER_SIZE = 16 * 1024
+
+# False sends every handshake through h11 (the tests compare both routes).
+_fast_http = True
 
 
 class State(enum.IntEnum):
@@ -137,7 +146,11 @@ class ClientProtocol:
         self.close_received: tuple[int, str] | None = None
         self.close_sent = False
 
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_SIZE)
+        # h11's connection, made only when the handshake leaves the fast path
+        # (see _read_head_fast); dropped once the connection is open.
+        self._h11: h11.Connection | None = None
+        # The response head received so far while on the fast path (None off it).
+        self._head: bytearray | None = bytearray() if _fast_http else None
         # wsproto's connection, made when first needed (see _wsproto()); its
         # extensions are known once the handshake is accepted.
         self._ws: Connection | None = None
@@ -168,12 +181,31 @@ class ClientProtocol:
         self._frame: FrameInProgress | None = None
         # The first bytes the server sent, to recognise "not HTTP at all".
         self._first_bytes = b""
+        # Kept as sent (a few hundred bytes); request_headers parses it when asked.
+        self._request_head = self._write_request()
+        self._out.append(self._request_head)
+
+    def _write_request(self) -> bytes:
+        """The upgrade request's head: written directly when plain, else by h11.
+
+        Both give the same bytes; h11 also raises the errors for invalid input.
+        """
+        fields = request_fields(self.request)
+        if _fast_http:
+            head = write_request_head(self.request.resource, fields)
+            if head is not None:
+                return head
+        self._h11 = self._new_h11()
+        self._head = None  # h11 reads the answer too: it knows this request
         try:
-            # Kept as sent (a few hundred bytes); request_headers parses it when asked.
-            self._request_head = self._h11.send(build_request(request)) or b""
+            request = h11.Request(method="GET", target=self.request.resource, headers=fields)
+            return self._h11.send(request) or b""
         except h11.LocalProtocolError as exc:
             raise ValueError(f"invalid request header: {exc}") from exc
-        self._out.append(self._request_head)
+
+    @staticmethod
+    def _new_h11() -> h11.Connection:
+        return h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_SIZE)
 
     @property
     def request_target(self) -> str:
@@ -226,7 +258,13 @@ class ClientProtocol:
                     # now rather than wait for a blank line that will never come.
                     self._handshake_failed(self._not_http("no HTTP status line"))
                     return
-            self._h11.receive_data(data)
+            conn = self._h11
+            if conn is None:
+                if self._read_head_fast(data):
+                    return
+                conn = self._start_h11()  # it has data already
+            else:
+                conn.receive_data(data)
             self._read_handshake()
         elif (
             self._ws_extensions is not None
@@ -338,7 +376,8 @@ class ClientProtocol:
         self.commit_close()
         if self.state is State.CONNECTING:
             self._eof = True
-            self._h11.receive_data(b"")
+            conn = self._h11 or self._start_h11()
+            conn.receive_data(b"")
             self._read_handshake()
             if self.state is State.CONNECTING:
                 self._handshake_failed(self._eof_during_handshake())
@@ -471,10 +510,53 @@ class ClientProtocol:
 
     # -- the handshake -----------------------------------------------------------
 
+    def _read_head_fast(self, data: bytes) -> bool:
+        """Buffer ``data``; open the connection if it completes a plain 101 head.
+
+        False hands the handshake to h11 (``_start_h11``), which then sees every
+        byte received: the head is not a plain 101 (a refusal, say), or contains a
+        bare LF (h11 ends lines there), or is larger than h11 accepts unfinished.
+        Otherwise True: the head is incomplete, or it was read and the handshake
+        decided (``_accept``).
+        """
+        head = self._head
+        assert head is not None
+        start = len(head)
+        head += data
+        # Every LF must end a CRLF; the count looks only at the bytes not yet seen.
+        if len(head) > MAX_HEADER_SIZE or data.count(b"\n") != head.count(
+            b"\r\n", max(start - 1, 0)
+        ):
+            return False
+        end = head.find(b"\r\n\r\n", max(start - 3, 0))
+        if end < 0:
+            return True
+        response = parse_switching_protocols(head[:end])
+        if response is None:
+            return False
+        self._head = None
+        self._accept(response, bytes(head[end + 4 :]))
+        return True
+
+    def _start_h11(self) -> h11.Connection:
+        """Hand the handshake over to h11, in the state our request left it in.
+
+        The request is sent to it again (only to set its state: the same bytes
+        went out already), then everything received so far is fed to it.
+        """
+        conn = self._h11 = self._new_h11()
+        conn.send(build_request(self.request))
+        if self._head:
+            conn.receive_data(bytes(self._head))
+        self._head = None
+        return conn
+
     def _read_handshake(self) -> None:
+        conn = self._h11
+        assert conn is not None
         while self.state is State.CONNECTING:
             try:
-                event = self._h11.next_event()
+                event = conn.next_event()
             except h11.RemoteProtocolError as exc:
                 if self._eof and (self._refusal is not None or _http_prefix(self._first_bytes)):
                     # h11 reports a premature end of stream as a protocol error.
@@ -488,7 +570,7 @@ class ClientProtocol:
                 return
             if isinstance(event, h11.InformationalResponse):
                 if event.status_code == 101:
-                    self._accept(event)
+                    self._accept(as_response(event), conn.trailing_data[0])
                 else:
                     self._reject(as_response(event))
                 return
@@ -505,8 +587,8 @@ class ClientProtocol:
                 else:
                     self._end_refusal(truncated=False)
 
-    def _accept(self, event: h11.InformationalResponse) -> None:
-        response = as_response(event)
+    def _accept(self, response: Response, trailing: bytes) -> None:
+        """The server answered 101 with ``response``; ``trailing`` came after its head."""
         self.response = response
         try:
             subprotocol, deflate = check_accept(self.request, response, self.max_message_size)
@@ -522,9 +604,9 @@ class ClientProtocol:
         self.subprotocol = subprotocol
         self.extensions = response.header("Sec-WebSocket-Extensions", "") or ""
         self._events.append(Opened(subprotocol, self.extensions, response))
-        trailing, _ = self._h11.trailing_data
-        # h11's job is done: an open connection does not keep it (memory).
-        del self._h11
+        # The HTTP part is done: an open connection keeps neither h11 nor the head (memory).
+        self._h11 = None
+        self._head = None
         if trailing:
             self.receive_data(trailing)
 

@@ -36,6 +36,7 @@ __all__ = [
     "check_accept",
     "generate_key",
     "not_http_error",
+    "request_fields",
     "with_scheme",
 ]
 
@@ -84,6 +85,15 @@ class HandshakeRequest:
 
 def build_request(request: HandshakeRequest) -> h11.Request:
     """The h11 request for the upgrade; user headers may not replace the protocol's own."""
+    return h11.Request(method="GET", target=request.resource, headers=request_fields(request))
+
+
+def request_fields(request: HandshakeRequest) -> list[tuple[str, str]]:
+    """The upgrade request's headers, in order (``Host`` first).
+
+    Raises ``ValueError`` for a user header that would replace the protocol's own
+    or is not ASCII; h11 (or ``http.write_request_head``) checks the rest.
+    """
     headers: list[tuple[str, str]] = [
         ("Host", request.host),
         ("Upgrade", "websocket"),
@@ -109,7 +119,7 @@ def build_request(request: HandshakeRequest) -> h11.Request:
                 "first (for example with urllib.parse.quote)"
             )
         headers.append((name, value))
-    return h11.Request(method="GET", target=request.resource, headers=headers)
+    return headers
 
 
 def _tokens(value: str | None) -> list[str]:
