@@ -493,6 +493,10 @@ class WebSocket(EventTarget):
                 "recv() needs an open connection: use `async with WebSocket(...) as ws:`",
                 "InvalidStateError",
             )
+        if not len(self._inbox):
+            # The frames this turn queued go out now (a request and its answer:
+            # one event loop iteration fewer per round trip).
+            self._transport.before_waiting()
         try:
             return await self._inbox.get()
         except InboxClosed:

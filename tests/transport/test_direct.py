@@ -83,3 +83,63 @@ async def test_order_holds_when_the_socket_is_full(scripted_server: Any) -> None
             assert ws.bufferedAmount == 0
     server.wait_scripts()
     assert got == [index.to_bytes(4, "big") for index in range(count)]
+
+
+async def test_a_round_trip_takes_two_event_loop_iterations(
+    websockets_server: Any, anyio_backend: str
+) -> None:
+    # send() then recv(): recv() writes the turn's frames itself before waiting,
+    # instead of leaving them to an end-of-turn callback, which would cost the
+    # event loop a third iteration per round trip (asyncio's own loop only).
+    count = 50
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(websockets_server.url("/echo"), compression=None) as ws:
+            ws.send("warm-up")
+            assert await ws.recv() == "warm-up"
+            selects = [0]
+            if anyio_backend == "asyncio":
+                import asyncio
+
+                selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+                select = selector.select
+
+                def counting_select(timeout: float | None = None) -> Any:
+                    selects[0] += 1
+                    return select(timeout)
+
+                selector.select = counting_select
+            try:
+                for index in range(count):
+                    ws.send(f"ping {index}")
+                    assert await ws.recv() == f"ping {index}"
+            finally:
+                if anyio_backend == "asyncio":
+                    del selector.select
+            assert ws.bufferedAmount == 0
+    if anyio_backend == "asyncio":
+        assert selects[0] <= 2 * count + 2, selects[0]
+
+
+async def test_recv_leaves_another_tasks_frames_to_the_end_of_the_turn(
+    websockets_server: Any,
+) -> None:
+    # Task A wakes task B, then sends: A's end-of-turn callback is queued after
+    # B's wake-up. B's recv() must not take A's callback off the loop's queue:
+    # the loop is running that queue (on asyncio it would crash the loop).
+    woken = anyio.Event()
+    got: list[str] = []
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(websockets_server.url("/echo"), compression=None) as ws:
+
+            async def b() -> None:
+                await woken.wait()
+                assert ws.bufferedAmount == len("from a")  # A's turn is not over for B
+                got.append(await ws.recv())
+
+            async with anyio.create_task_group() as group:
+                group.start_soon(b)
+                await anyio.sleep(0.05)  # B waits on the event
+                woken.set()
+                ws.send("from a")
+                await anyio.sleep(0.05)
+    assert got == ["from a"]

@@ -400,6 +400,11 @@ class Transport:
         assert self.writer is not None
         self.writer.queued(amount)
 
+    def before_waiting(self) -> None:
+        """The application's task is about to wait for a message: its turn ends."""
+        if self.writer is not None:
+            self.writer.flush_before_waiting()
+
     def flush_soon(self) -> None:
         """The protocol has bytes to write (a control frame)."""
         assert self.writer is not None

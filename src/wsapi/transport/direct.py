@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import socket
+from collections import deque
 from collections.abc import Callable
 
 from anyio.abc import ByteStream, SocketAttribute, SocketStream
 
-__all__ = ["DirectWrite", "direct_writer", "soon_caller"]
+__all__ = ["DirectWrite", "direct_writer", "ready_queue", "soon_caller"]
 
 #: ``write(data)`` -> how many bytes were taken (0 when the caller must use the task).
 DirectWrite = Callable[[bytes], int]
@@ -44,13 +45,24 @@ def direct_writer(stream: ByteStream) -> DirectWrite | None:
     return None
 
 
-def soon_caller(stream: ByteStream) -> Callable[[Callable[[], object]], object] | None:
+def soon_caller(stream: ByteStream) -> Callable[[Callable[[], object]], asyncio.Handle] | None:
     """``loop.call_soon`` when ``stream`` runs on asyncio with a direct writer, else None."""
     if direct_writer(stream) is None or not isinstance(
         getattr(stream, "_transport", None), asyncio.WriteTransport
     ):
         return None
     return asyncio.get_running_loop().call_soon
+
+
+def ready_queue() -> deque[asyncio.Handle] | None:
+    """asyncio's queue of callbacks to run in the next iteration, if this loop has one.
+
+    The loops of the standard library keep it as a deque (``_ready``); uvloop and
+    others do not expose theirs, and get None (the writer then simply waits for
+    its end-of-turn callback).
+    """
+    ready = getattr(asyncio.get_running_loop(), "_ready", None)
+    return ready if isinstance(ready, deque) else None
 
 
 def _asyncio_writer(transport: asyncio.WriteTransport) -> DirectWrite | None:

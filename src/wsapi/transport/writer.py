@@ -10,8 +10,10 @@ yet written), ``drain()``, and ``unsent_messages`` once the connection is over.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 from anyio.abc import ByteStream, TaskGroup
@@ -19,7 +21,7 @@ from anyio.abc import ByteStream, TaskGroup
 from ..errors import ConnectionLost, WebSocketError
 from ..protocol.connection import ClientProtocol
 from ..protocol.framing import count_data_frames
-from .direct import direct_writer, soon_caller
+from .direct import direct_writer, ready_queue, soon_caller
 from .flag import Flag
 from .spawn import start_soon
 
@@ -35,13 +37,15 @@ class Writer:
         "_call_soon",
         "_closed",
         "_direct",
-        "_flush_scheduled",
+        "_flush_handle",
+        "_flush_owner",
         "_leftover",
         "_leftover_sent",
         "_lock_",
         "_new_event",
         "_on_error",
         "_progress",
+        "_ready",
         "_stream",
         "_task_group",
         "_task_started",
@@ -85,7 +89,9 @@ class Writer:
         # Synchronous writes (see direct.py), and the end-of-turn callback on asyncio.
         self._direct = direct_writer(stream)
         self._call_soon = soon_caller(stream)
-        self._flush_scheduled = False
+        self._flush_handle: asyncio.Handle | None = None
+        self._flush_owner: asyncio.Task[Any] | None = None  # the task that scheduled it
+        self._ready = ready_queue() if self._call_soon is not None else None
         self._writing = False  # awaiting the stream's send()
         # Whole frames a write left unfinished, and how many of their bytes went out.
         self._leftover = b""
@@ -123,13 +129,36 @@ class Writer:
         """The protocol has bytes to write: at the end of this event loop turn."""
         if self._call_soon is None:
             self._wake()
-        elif not self._flush_scheduled:
-            self._flush_scheduled = True
-            self._call_soon(self._flush)
+        elif self._flush_handle is None:
+            self._flush_handle = self._call_soon(self._flush)
+            if self._ready is not None:
+                self._flush_owner = asyncio.current_task()
+
+    def flush_before_waiting(self) -> None:
+        """The task that queued this turn's frames is about to wait (in ``recv()``): write now.
+
+        Its turn ends here, so writing now is what the end-of-turn callback would do
+        (and ``bufferedAmount`` falls as the turn ends, as the standard says); taking
+        the callback off asyncio's ready queue saves the event loop an iteration
+        per round trip. Only a callback this task step scheduled is taken: it is
+        then the queue's last entry, after everything the loop is running this
+        iteration. (One scheduled in an earlier step of the same task has run
+        already, the queue being first in, first out.)
+        """
+        handle, ready = self._flush_handle, self._ready
+        if (
+            handle is None
+            or not ready
+            or ready[-1] is not handle
+            or self._flush_owner is not asyncio.current_task()
+        ):
+            return
+        ready.pop()
+        self._flush()
 
     def _flush(self) -> None:
         """Write what the turn queued, without the writer task if the socket takes it all."""
-        self._flush_scheduled = False
+        self._flush_handle = self._flush_owner = None
         if self._writing or self._leftover or self._torn or self._closed.is_set():
             self._wake()
             return
