@@ -47,6 +47,7 @@ from .trace import TraceEvent, Tracer
 from .transport.connection import Transport
 from .transport.flag import Flag
 from .transport.inbox import Inbox, InboxClosed
+from .transport.library import library_known
 from .transport.tls import default_ssl_context
 from .version import __version__
 
@@ -336,6 +337,10 @@ class WebSocket(EventTarget):
     # -- the connection's lifetime ---------------------------------------------------
 
     async def __aenter__(self) -> WebSocket:
+        with library_known():  # (see transport/library.py: anyio's lookups, once)
+            return await self._enter()
+
+    async def _enter(self) -> WebSocket:
         if self._entered:
             raise RuntimeError("a WebSocket connects once: create a new one to reconnect")
         self._entered = True
@@ -383,6 +388,11 @@ class WebSocket(EventTarget):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        with library_known():
+            await self._exit(exc)
+        # Returning None lets the body's exception, if any, propagate as it is.
+
+    async def _exit(self, exc: BaseException | None) -> None:
         if exc is not None and isinstance(exc, anyio.get_cancelled_exc_class()):
             self._transport.set_abort_reason(
                 ConnectionLost("the connection was cut because its task was cancelled")
@@ -403,7 +413,6 @@ class WebSocket(EventTarget):
                 await self._close_task_group()
                 raise
         await self._close_task_group()
-        # Returning None lets the body's exception, if any, propagate as it is.
 
     async def _close_task_group(self) -> None:
         """End the connection's tasks; never wraps the caller's exception in a group.

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from anyio.abc import ByteStream
 
 from ..protocol.bigframe import WritableBuffer
+from .library import in_asyncio_context
 
 __all__ = ["InlineReceiver", "inline_receiver"]
 
@@ -96,7 +97,7 @@ class InlineReceiver(asyncio.Protocol):
                 waiter.set_result(None)
         else:
             # (Once; it then finds the work waiting.)
-            _in_asyncio_context(self._start_reader)
+            in_asyncio_context(self._start_reader)
 
     async def wait(self) -> None:
         """Wait until there are bytes to parse, events to deliver, or the end."""
@@ -136,24 +137,6 @@ class InlineReceiver(asyncio.Protocol):
         if self._paused:
             self._paused = False
             self._transport.resume_reading()
-
-
-def _in_asyncio_context(call: Callable[[], None]) -> None:
-    """Call ``call``, which starts an anyio task, from an asyncio callback.
-
-    anyio finds the running library through sniffio when it is installed, and
-    sniffio looks at the current task: in a protocol callback there is none.
-    """
-    try:
-        from sniffio import current_async_library_cvar
-    except ImportError:  # anyio then asks asyncio for its running loop: fine here
-        call()
-        return
-    token = current_async_library_cvar.set("asyncio")
-    try:
-        call()
-    finally:
-        current_async_library_cvar.reset(token)
 
 
 def inline_receiver(
