@@ -171,6 +171,30 @@ async def test_cancelled_while_the_end_waits_for_the_servers_close(scripted_serv
     server.wait_scripts()
 
 
+async def test_a_close_listener_that_never_returns_gets_close_timeout(
+    websockets_server: WebsocketsServer,
+) -> None:
+    # A cancelled body: the connection is shut down (shielded) and the close
+    # event delivered then; its listener gets close_timeout, not forever.
+    started = anyio.Event()
+
+    async def stuck(event: CloseEvent) -> None:
+        started.set()
+        await anyio.sleep_forever()
+
+    with anyio.fail_after(TIMEOUT):
+        begun = anyio.current_time()
+        with anyio.move_on_after(0.2):
+            async with WebSocket(websockets_server.url("/echo"), close_timeout=0.3) as ws:
+                ws.addEventListener("close", stuck)
+                await anyio.sleep_forever()
+        elapsed = anyio.current_time() - begun
+    assert started.is_set()
+    assert ws.readyState == WebSocket.CLOSED
+    assert ws._transport.is_closed
+    assert 0.5 <= elapsed < 3
+
+
 SCRIPT = textwrap.dedent(
     """
     import asyncio, sys

@@ -490,8 +490,7 @@ class Transport:
         if self._reader_started or self._closed.is_set() or self._deliver is None:
             return
         self._reader_started = True
-        with anyio.CancelScope(shield=True):
-            await self._shutdown(self._deliver)
+        await self._shutdown(self._deliver)
 
     # -- the tasks -------------------------------------------------------------
 
@@ -545,8 +544,7 @@ class Transport:
                 )
             raise
         finally:
-            with anyio.CancelScope(shield=True):
-                await self._shutdown(deliver)
+            await self._shutdown(deliver)
 
     async def _receive(self, stream: ByteStream) -> bytes:
         """Read (on trio's plain TCP, from the socket directly: see trio_reader.py)."""
@@ -642,7 +640,20 @@ class Transport:
             await self._handle(event, self._deliver)
 
     async def _shutdown(self, deliver: Deliver) -> None:
-        """Close the stream, then deliver what is left, ``Closed`` last."""
+        """Close the stream, then deliver what is left, ``Closed`` last (shielded).
+
+        The listeners get ``close_timeout`` for the last events: one cancel scope,
+        shielded from any cancellation outside and given that deadline at the end.
+        """
+        with anyio.CancelScope(shield=True) as scope:
+            await self._close_and_deliver(deliver, scope)
+        self._closed.set()
+        if self.writer is not None:
+            self.writer.closed()
+        if self._pong_waiter is not None:
+            self._pong_waiter[1].set()  # the keepalive task ends
+
+    async def _close_and_deliver(self, deliver: Deliver, scope: anyio.CancelScope) -> None:
         protocol, stream = self.protocol, self._stream
         assert stream is not None
         if self._inline is not None:
@@ -666,15 +677,10 @@ class Transport:
         else:
             await anyio.aclose_forcefully(stream)  # TLS must not wait for close_notify
         protocol.abort(self._abort_error)
-        events = protocol.events_received()
-        with anyio.move_on_after(self.close_timeout):
-            for event in events:
-                await self._handle(event, deliver)
-        self._closed.set()
-        if self.writer is not None:
-            self.writer.closed()
-        if self._pong_waiter is not None:
-            self._pong_waiter[1].set()  # the keepalive task ends
+        if self.close_timeout is not None:
+            scope.deadline = anyio.current_time() + self.close_timeout
+        for event in protocol.events_received():
+            await self._handle(event, deliver)
 
     async def _handle(self, event: ProtocolEvent, deliver: Deliver) -> None:
         if self._frames_trace is not None:

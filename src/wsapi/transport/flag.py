@@ -9,7 +9,26 @@ from __future__ import annotations
 
 import anyio
 
-__all__ = ["Flag"]
+__all__ = ["EventMaker", "Flag"]
+
+
+class EventMaker:
+    """Makes anyio events cheaply: ``anyio.Event()`` looks the backend up at every
+    call, the class it returns does not. The class is learnt from the first event,
+    made when first needed (most connections never wait on one)."""
+
+    __slots__ = ("_event_class",)
+
+    def __init__(self) -> None:
+        self._event_class: type[anyio.Event] | None = None
+
+    def _new_event(self) -> anyio.Event:
+        cls = self._event_class
+        if cls is None:
+            event = anyio.Event()
+            self._event_class = type(event)
+            return event
+        return cls()
 
 
 class Flag:

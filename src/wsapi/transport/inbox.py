@@ -13,6 +13,8 @@ from contextlib import contextmanager
 
 import anyio
 
+from .flag import EventMaker
+
 __all__ = ["Inbox", "InboxClosed"]
 
 
@@ -20,19 +22,18 @@ class InboxClosed(Exception):
     """``get()`` on a closed, drained inbox."""
 
 
-class Inbox:
+class Inbox(EventMaker):
     """A FIFO of messages with a bound; ``close()`` lets readers drain then stop."""
 
     def __init__(self, max_size: int) -> None:
         if max_size < 1:
             raise ValueError("max_size must be at least 1")
+        super().__init__()
         self.max_size = max_size
         # Made on the first message: an empty deque costs 760 bytes, per idle connection.
         self._items: deque[str | bytes] | None = None
         self._closed = False
         self._discarding = False
-        # anyio.Event() looks the backend up at every call; its class does not.
-        self._new_event = type(anyio.Event())
         # Made when a task has to wait, and dropped once set: an idle connection
         # holds none (an asyncio Event costs about 400 bytes).
         self._readable: anyio.Event | None = None

@@ -22,7 +22,7 @@ from ..errors import ConnectionLost, WebSocketError
 from ..protocol.connection import ClientProtocol
 from ..protocol.framing import count_data_frames
 from .direct import direct_writer, ready_queue, soon_caller
-from .flag import Flag
+from .flag import EventMaker, Flag
 from .spawn import start_soon
 
 __all__ = ["Writer"]
@@ -30,7 +30,7 @@ __all__ = ["Writer"]
 logger = logging.getLogger("wsapi")
 
 
-class Writer:
+class Writer(EventMaker):
     """Writes one connection's frames in order, and keeps count of what was written."""
 
     __slots__ = (
@@ -42,7 +42,6 @@ class Writer:
         "_leftover",
         "_leftover_sent",
         "_lock_",
-        "_new_event",
         "_on_error",
         "_progress",
         "_ready",
@@ -66,6 +65,7 @@ class Writer:
         closed: Flag,
         on_error: Callable[[WebSocketError], None],
     ) -> None:
+        super().__init__()
         self.protocol = protocol
         self._stream = stream
         self._closed = closed
@@ -75,8 +75,6 @@ class Writer:
         self._unwritten = 0  # the part of buffered_amount queued since the last write
         #: Messages passed to send() that were not known to be written, at the end.
         self.unsent_messages = 0
-        # anyio.Event() looks the backend up at every call; its class does not.
-        self._new_event = type(anyio.Event())
         # The writer task starts the first time it is needed (on asyncio's plain TCP,
         # maybe never), and waits on ``_wanted``, made when needed.
         self._wanted: anyio.Event | None = None
