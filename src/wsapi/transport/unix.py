@@ -8,6 +8,8 @@ nothing listening (no socket file, or nobody accepting on it) is a
 
 from __future__ import annotations
 
+import time
+
 import anyio
 from anyio.abc import ByteStream
 
@@ -22,14 +24,14 @@ async def connect_unix(url: WebSocketURL, path: str, stage: Stage) -> ByteStream
     """Connect to the Unix domain socket at ``path`` (stage ``tcp``); raise typed errors."""
     stage.name = "tcp"
     stage.address = f"unix:{path}"
-    started = anyio.current_time()
+    started = time.monotonic()
     try:
         stream = await anyio.connect_unix(path)
     except OSError as exc:
-        elapsed = anyio.current_time() - started
+        elapsed = time.monotonic() - started
         stage.attempts.append(Attempt(stage.address, path, elapsed, exc))
         raise _unix_error(url, path, exc) from exc
-    stage.attempts.append(Attempt(stage.address, path, anyio.current_time() - started))
+    stage.attempts.append(Attempt(stage.address, path, time.monotonic() - started))
     return stream
 
 
