@@ -38,6 +38,7 @@ __all__ = [
     "Deflater",
     "Frame",
     "ServerPeer",
+    "WsprotoOnly",
     "accept_response",
     "binary_frame",
     "close_frame",
@@ -74,6 +75,18 @@ def make_request(**changes: Any) -> HandshakeRequest:
     fields: dict[str, Any] = {"url": URL, "host": HOST, "resource": RESOURCE, "key": KEY}
     fields.update(changes)
     return HandshakeRequest(**fields)
+
+
+class WsprotoOnly(ClientProtocol):
+    """A client that never takes the fast paths: wsproto parses every frame (an oracle).
+
+    Assign it to an open client's ``__class__`` (same slots, so CPython allows it).
+    """
+
+    __slots__ = ()
+
+    def _between_messages(self) -> bool:
+        return False
 
 
 def make_client(
