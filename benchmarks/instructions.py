@@ -31,46 +31,37 @@ sys.path.insert(0, str(HERE))
 
 import run  # noqa: E402
 
-#: One script per client: argv is the port, the count of operations and the workload.
+#: The script every client runs: argv is the port, the count of operations and the workload.
+TEMPLATE = """
+import asyncio, sys
+{imports}
+
+async def main(port, count, workload):
+    url = f"ws://127.0.0.1:{{port}}/"
+    options = dict(compression=None, ping_interval=None)
+    if workload == "handshake":
+        for _ in range(count):
+            async with {open}(url, **options):
+                pass
+    else:
+        async with {open}(url, **options) as ws:
+            for _ in range(count):
+                {send}(b"0123456789abcdef")
+                await ws.recv()
+
+asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
+"""
+
+#: What differs between the clients: the import, the opening, the (a)synchronous send.
 SCRIPTS = {
-    "wsapi": """
-import asyncio, sys
-from wsapi import WebSocket
-
-async def main(port, count, workload):
-    url = f"ws://127.0.0.1:{port}/"
-    options = dict(compression=None, ping_interval=None)
-    if workload == "handshake":
-        for _ in range(count):
-            async with WebSocket(url, **options):
-                pass
-    else:
-        async with WebSocket(url, **options) as ws:
-            for _ in range(count):
-                ws.send(b"0123456789abcdef")
-                await ws.recv()
-
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
-""",
-    "websockets": """
-import asyncio, sys
-from websockets.asyncio.client import connect
-
-async def main(port, count, workload):
-    url = f"ws://127.0.0.1:{port}/"
-    options = dict(compression=None, ping_interval=None)
-    if workload == "handshake":
-        for _ in range(count):
-            async with connect(url, **options):
-                pass
-    else:
-        async with connect(url, **options) as ws:
-            for _ in range(count):
-                await ws.send(b"0123456789abcdef")
-                await ws.recv()
-
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
-""",
+    "wsapi": TEMPLATE.format(
+        imports="from wsapi import WebSocket", open="WebSocket", send="ws.send"
+    ),
+    "websockets": TEMPLATE.format(
+        imports="from websockets.asyncio.client import connect",
+        open="connect",
+        send="await ws.send",
+    ),
 }
 
 #: Operations in the short run (the long one does five times as many).
