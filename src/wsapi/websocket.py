@@ -394,9 +394,7 @@ class WebSocket(EventTarget):
 
     async def _exit(self, exc: BaseException | None) -> None:
         if exc is not None and isinstance(exc, anyio.get_cancelled_exc_class()):
-            self._transport.set_abort_reason(
-                ConnectionLost("the connection was cut because its task was cancelled")
-            )
+            self._transport.set_task_cancelled()
         else:
             # The body is over: nobody will read what arrives during the closing
             # handshake, and waiting for room in a full inbox would stall it.
@@ -407,9 +405,7 @@ class WebSocket(EventTarget):
                     self._transport.close(1000, "", caller_waits=True)
                 await self._transport.wait_closed()
             except BaseException:
-                self._transport.set_abort_reason(
-                    ConnectionLost("the connection was cut because its task was cancelled")
-                )
+                self._transport.set_task_cancelled()
                 await self._close_task_group()
                 raise
         await self._close_task_group()

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from wsapi import WebSocket
-from wsapi.protocol import connection, http
+from wsapi.protocol import connection, handshake, http
 from wsapi.protocol.connection import MAX_HEADER_SIZE, ClientProtocol, State
 from wsapi.protocol.events import Opened
 from wsapi.protocol.handshake import HandshakeRequest, as_response, request_fields
@@ -174,20 +174,7 @@ VALUES = st.from_regex(re.compile(http.FIELD_VALUE, re.ASCII), fullmatch=True, a
 TARGETS = st.from_regex(http.REQUEST_TARGET, fullmatch=True)
 USER_HEADERS = st.lists(
     st.tuples(
-        TOKENS.filter(
-            lambda name: (
-                name.lower()
-                not in {
-                    "host",
-                    "upgrade",
-                    "connection",
-                    "sec-websocket-key",
-                    "sec-websocket-version",
-                    "sec-websocket-protocol",
-                    "sec-websocket-extensions",
-                }
-            )
-        ),
+        TOKENS.filter(lambda name: name.lower() not in handshake._FORBIDDEN_HEADERS),
         VALUES,
     ),
     max_size=6,

@@ -233,8 +233,7 @@ class ClientProtocol:
         self._h11 = self._new_h11()
         self._head = None  # h11 reads the answer too: it knows this request
         try:
-            request = h11.Request(method="GET", target=self.request.resource, headers=fields)
-            return self._h11.send(request) or b""
+            return self._h11.send(build_request(self.request)) or b""
         except h11.LocalProtocolError as exc:
             raise ValueError(f"invalid request header: {exc}") from exc
 
@@ -306,8 +305,7 @@ class ClientProtocol:
             and not self._failed
             and self._pending_failure is None
             and self._pending_close is None
-            and (self._ws_state if self._ws is None else self._ws.state)
-            in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
+            and self._frames_state in (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
         ):
             if self._frame is not None:
                 used = self._fill_frame(data)
@@ -540,8 +538,12 @@ class ClientProtocol:
     @property
     def closing_handshake_done(self) -> bool:
         """Both Close frames were exchanged: the server should now close TCP."""
-        state = self._ws_state if self._ws is None else self._ws.state
-        return state is ConnectionState.CLOSED
+        return self._frames_state is ConnectionState.CLOSED
+
+    @property
+    def _frames_state(self) -> ConnectionState:
+        """wsproto's state, or the fast path's while there is no wsproto connection."""
+        return self._ws_state if self._ws is None else self._ws.state
 
     # -- the handshake -----------------------------------------------------------
 

@@ -458,6 +458,12 @@ class Transport:
         if self._abort_error is None:
             self._abort_error = error
 
+    def set_task_cancelled(self) -> None:
+        """The task running the connection was cancelled: that is why it is cut."""
+        self.set_abort_reason(
+            ConnectionLost("the connection was cut because its task was cancelled")
+        )
+
     def abort(self, error: WebSocketError) -> None:
         """Cut the connection now (keepalive or close timeout, a write error)."""
         if self._abort_error is None:
@@ -539,9 +545,7 @@ class Transport:
             # A cancellation from outside (the reader's own scope catches abort()'s):
             # the task group's, or the caller's when wait_closed() reads.
             if isinstance(exc, anyio.get_cancelled_exc_class()):
-                self.set_abort_reason(
-                    ConnectionLost("the connection was cut because its task was cancelled")
-                )
+                self.set_task_cancelled()
             raise
         finally:
             await self._shutdown(deliver)
