@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
 import sys
-import tempfile
 import termios
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.cli.helpers import ROOT, cli_env, pty_session
-from tests.peers import require_peer
+from tests.cli.helpers import cli_env, pty_session
+from tests.cli.tmux import tmux_screen, tmux_send, tmux_start, tmux_wait_for
 from tests.peers.websockets_server import WebsocketsServer
 from wsapi.cli.interactive import have_prompt_toolkit
 
@@ -198,30 +195,6 @@ def test_colours_on_a_terminal_only(websockets_server: WebsocketsServer) -> None
 # -- the screen, rendered by tmux ---------------------------------------------------------
 
 
-@pytest.fixture
-def tmux() -> Iterator[str]:
-    """A private tmux server (its own socket, in a temporary directory), killed at the end."""
-    require_peer(shutil.which("tmux") is not None, "tmux not installed: apt-get install tmux")
-    directory = tempfile.mkdtemp(prefix="wsapi-tmux-")  # short: socket paths are limited
-    socket = os.path.join(directory, "socket")
-    try:
-        yield socket
-    finally:
-        subprocess.run(["tmux", "-S", socket, "kill-server"], capture_output=True, timeout=10)
-        shutil.rmtree(directory, ignore_errors=True)
-
-
-def tmux_screen(socket: str) -> list[str]:
-    shown = subprocess.run(
-        ["tmux", "-S", socket, "capture-pane", "-p", "-t", "wsapi"],
-        capture_output=True,
-        text=True,
-        timeout=10,
-        check=True,
-    ).stdout
-    return shown.rstrip("\n").splitlines()
-
-
 @pytest.mark.parametrize("mode", MODES)
 def test_incoming_messages_leave_the_typed_line_intact(
     websockets_server: WebsocketsServer, tmux: str, mode: str
@@ -238,48 +211,13 @@ def test_incoming_messages_leave_the_typed_line_intact(
         *(["--plain"] if mode == "plain" else []),
     ]
     env = cli_env(TERM="xterm", PROMPT_TOOLKIT_NO_CPR="1")
-    subprocess.run(
-        [
-            "tmux",
-            "-S",
-            tmux,
-            "-f",
-            "/dev/null",
-            "new-session",
-            "-d",
-            "-s",
-            "wsapi",
-            "-x",
-            "100",
-            "-y",
-            "20",
-            "-c",
-            str(ROOT),
-            "env",
-            *(f"{key}={value}" for key, value in env.items()),
-            *command,
-            ";",
-            "set-option",
-            "-g",
-            "remain-on-exit",
-            "on",
-        ],
-        check=True,
-        timeout=10,
-    )
+    tmux_start(tmux, command, env)
 
     def send(*keys: str) -> None:
-        subprocess.run(["tmux", "-S", tmux, "send-keys", "-t", "wsapi", *keys], timeout=10)
+        tmux_send(tmux, *keys)
 
-    def wait_for(condition: str, predicate: object) -> list[str]:
-        deadline = time.monotonic() + 10
-        while True:
-            screen = tmux_screen(tmux)
-            if callable(predicate) and predicate(screen):
-                return screen
-            if time.monotonic() > deadline:
-                raise AssertionError(f"{condition}; the screen:\n" + "\n".join(screen))
-            time.sleep(0.05)
+    def wait_for(condition: str, predicate: Callable[[list[str]], bool]) -> list[str]:
+        return tmux_wait_for(tmux, condition, predicate)
 
     wait_for("no prompt", lambda screen: bool(screen) and screen[-1].rstrip() == ">")
     send("-l", "a line being typed")

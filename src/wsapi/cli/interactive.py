@@ -5,7 +5,10 @@ the ``wsapi[cli]`` extra is installed (its ``patch_stdout`` prints incoming
 events above the line being typed), else ``input()`` with the standard
 library's ``readline``, in a thread so that the connection keeps running;
 ``Console`` then erases the prompt, prints the event and redraws the prompt
-with what was typed so far.
+with what was typed so far. readline's pre-input hook and the terminal's mode
+tell ``Console`` when the prompt is on the screen and when it has been
+answered, so that neither a message that comes just before the prompt is
+drawn nor one that comes just after Enter garbles the screen.
 
 Off a terminal, standard input is read in a thread with ``os.read`` (no
 buffered-file lock, so the thread may be abandoned at exit safely), one
@@ -39,8 +42,18 @@ __all__ = [
 
 PROMPT = "> "
 
+#: How long output waits for ``input()`` to draw a prompt it is about to draw.
+PROMPT_DRAW_WAIT = 1.0
+
+# Back to the start of the line, and clear it.
+_CLEAR_LINE = "\r\x1b[K"
+
 #: ``read_line()`` returns a line without its end, or None at the end of input.
 ReadLine = Callable[[], "str | None"]
+
+
+def _always() -> bool:
+    return True
 
 
 class Console:
@@ -53,8 +66,12 @@ class Console:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._prompt: str | None = None
+        self._drawn = threading.Condition(self._lock)
+        self._pending: str | None = None  # input() is about to draw this prompt
+        self._prompt: str | None = None  # this prompt is on the screen
         self._typed: Callable[[], str] = str
+        self._editing: Callable[[], bool] = _always
+        self._answer_moved = False
         self._writes = 0
         self.broken = False
         self.on_broken_pipe: Callable[[], None] = lambda: None
@@ -80,25 +97,32 @@ class Console:
 
     def _write(self, to_stderr: bool, text: str) -> None:
         with self._lock:
+            if self._pending is not None:
+                self._wait_for_prompt()
             if self.broken and not to_stderr:
                 return
             self._writes += 1
             try:
                 stream: TextIO = sys.stderr if to_stderr else sys.stdout
-                if self._prompt is None:
-                    if to_stderr:
-                        sys.stdout.flush()
+                if self._prompt is not None and self._editing():
+                    # Erase the prompt line, print, and draw the prompt again
+                    # with what the user has typed so far.
+                    sys.stdout.write(_CLEAR_LINE)
+                    sys.stdout.flush()
                     stream.write(text + "\n")
                     stream.flush()
+                    sys.stdout.write(self._prompt + self._typed())
+                    sys.stdout.flush()
                     return
-                # Erase the prompt line, print, and draw the prompt again with
-                # what the user has typed so far.
-                sys.stdout.write("\r\x1b[K")
-                sys.stdout.flush()
+                if self._prompt is not None:
+                    # Enter was pressed and input() has not returned yet: the
+                    # cursor is on the line below the answer, as if no prompt
+                    # were shown, and the answer can no longer be erased.
+                    self._answer_moved = True
+                if to_stderr:
+                    sys.stdout.flush()
                 stream.write(text + "\n")
                 stream.flush()
-                sys.stdout.write(self._prompt + self._typed())
-                sys.stdout.flush()
             except BrokenPipeError:
                 self._broken()
 
@@ -117,25 +141,59 @@ class Console:
 
     # -- the plain prompt ---------------------------------------------------------
 
-    def prompt_shown(self, prompt: str, typed: Callable[[], str]) -> None:
+    def prompt_coming(
+        self, prompt: str, typed: Callable[[], str], editing: Callable[[], bool] = _always
+    ) -> None:
+        """``input()`` is about to draw ``prompt``, and will call ``prompt_shown()`` once it has.
+
+        Output meanwhile waits for it (at most ``PROMPT_DRAW_WAIT`` seconds,
+        should the call never come): printed before the prompt is drawn, an
+        event would make ``input()`` draw a second prompt after the redrawn
+        one (``> > ``). ``typed()`` is what the user has typed so far;
+        ``editing()`` is false once Enter is pressed, before ``input()`` returns.
+        """
         with self._lock:
-            self._prompt = prompt
+            self._pending = prompt
             self._typed = typed
+            self._editing = editing
+            self._answer_moved = False
 
-    def prompt_hidden(self) -> int:
-        """The prompt was answered; returns the write count, for ``erase_answer``."""
+    def prompt_shown(self, prompt: str | None = None, typed: Callable[[], str] = str) -> None:
+        """The prompt is on the screen: ``prompt``, or the one ``prompt_coming()`` announced."""
         with self._lock:
-            self._prompt = None
-            return self._writes
+            if prompt is None:
+                self._prompt = self._pending
+            else:
+                self._prompt, self._typed = prompt, typed
+                self._editing = _always
+                self._answer_moved = False
+            self._pending = None
+            self._drawn.notify_all()
 
-    def erase_answer(self, writes: int, shown: str) -> None:
+    def _wait_for_prompt(self) -> None:
+        if not self._drawn.wait_for(lambda: self._pending is None, PROMPT_DRAW_WAIT):
+            self.prompt_shown()
+
+    def prompt_hidden(self) -> int | None:
+        """The prompt was answered; returns what ``erase_answer`` needs, or None
+        if the answer cannot be erased (something was printed below it)."""
+        with self._lock:
+            self._prompt = self._pending = None
+            self._drawn.notify_all()
+            return None if self._answer_moved else self._writes
+
+    def holding(self) -> threading.RLock:
+        """The lock that keeps output out, as a context manager (while drawing a prompt)."""
+        return self._lock
+
+    def erase_answer(self, writes: int | None, shown: str) -> None:
         """Erase the answered prompt line (the timeline shows what was sent instead).
 
         Nothing is erased if something was printed after the answer: the line
         above the cursor is no longer the prompt.
         """
         with self._lock:
-            if writes != self._writes or self.broken:
+            if writes is None or writes != self._writes or self.broken:
                 return
             columns = shutil.get_terminal_size((80, 24)).columns
             rows = max(1, math.ceil(len(shown) / max(columns, 1)))
@@ -224,21 +282,73 @@ def _readline_module() -> ModuleType | None:
     return readline
 
 
+def _input_uses_readline(readline: ModuleType | None) -> bool:
+    """Whether ``input()`` goes through readline, and readline can say when its
+    prompt is drawn. CPython's own test: standard input and output are the
+    process's first two descriptors, and terminals."""
+    if readline is None or not hasattr(readline, "set_pre_input_hook"):
+        return False
+    try:
+        return (
+            sys.stdin.fileno() == 0 and sys.stdout.fileno() == 1 and os.isatty(0) and os.isatty(1)
+        )
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _editing_line(fd: int) -> Callable[[], bool]:
+    """Whether readline is editing a line: it takes the terminal out of
+    canonical mode when it starts, and puts it back when Enter is pressed,
+    before ``input()`` returns."""
+    import termios
+
+    def editing() -> bool:
+        try:
+            return not termios.tcgetattr(fd)[3] & termios.ICANON
+        except (termios.error, OSError):
+            return True
+
+    return editing
+
+
 def plain_prompt_reader(console: Console, prompt: str = PROMPT) -> ReadLine:
-    """``input(prompt)`` with readline's editing and history, cooperating with ``console``."""
+    """``input(prompt)`` with readline's editing and history, cooperating with ``console``.
+
+    With readline, its pre-input hook tells ``console`` when the prompt is on
+    the screen, and the terminal's mode when Enter has been pressed. Without
+    it, the prompt is written here, under the console's lock, starting with
+    clearing its line (a prompt redrawn after Enter is replaced, not doubled);
+    what is typed cannot be redrawn, nor the answer erased.
+    """
     readline = _readline_module()
-    typed: Callable[[], str] = readline.get_line_buffer if readline is not None else str
+    uses_readline = _input_uses_readline(readline)
+    typed: Callable[[], str] = str
+    editing: Callable[[], bool] = _always
+    if uses_readline:
+        assert readline is not None
+        readline.set_pre_input_hook(console.prompt_shown)
+        typed = readline.get_line_buffer
+        editing = _editing_line(sys.stdin.fileno())
+
+    def ask() -> str:
+        if uses_readline:
+            console.prompt_coming(prompt, typed, editing)
+            return input(prompt)
+        with console.holding():
+            sys.stdout.write(_CLEAR_LINE + prompt)
+            sys.stdout.flush()
+            console.prompt_shown(prompt)
+        return input()
 
     def read_line() -> str | None:
-        console.prompt_shown(prompt, typed)
         try:
-            line = input(prompt)
+            line = ask()
         except EOFError:
             console.prompt_hidden()
             console.out("")
             return None
         writes = console.prompt_hidden()
-        if line.strip():
+        if line.strip() and uses_readline:
             console.erase_answer(writes, prompt + line)
         return line
 
