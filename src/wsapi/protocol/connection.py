@@ -316,7 +316,7 @@ class ClientProtocol:
                 limit = self.max_message_size
                 messages, used = read_simple_frames(data, limit)
                 if messages:
-                    self._events.extend(MessageReceived(message) for message in messages)
+                    self._events += [MessageReceived(message) for message in messages]
                 if used == len(data):
                     return
                 try:

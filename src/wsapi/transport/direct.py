@@ -71,14 +71,17 @@ def _asyncio_writer(transport: asyncio.WriteTransport) -> DirectWrite | None:
     raw = getattr(wrapper, "_sock", wrapper)
     if not isinstance(raw, socket.socket):
         return None
-    send = _socket_writer(raw)
+    send = raw.send
 
     def write(data: bytes) -> int:
         # Bytes waiting in asyncio's buffer go first: leave this write to the
         # writer task, which goes through the transport.
         if transport.is_closing() or transport.get_write_buffer_size():
             return 0
-        return send(data)
+        try:
+            return send(data)
+        except OSError:
+            return 0  # as _socket_writer's: the writer task retries, or reports
 
     return write
 

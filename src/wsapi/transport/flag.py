@@ -7,25 +7,88 @@ connections should not pay for events nobody waits on.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
+from typing import Protocol
+
 import anyio
 
-__all__ = ["EventMaker", "Flag"]
+__all__ = ["EventMaker", "Flag", "FutureEvent", "Waitable"]
+
+_ANYIO_ASYNCIO = "anyio._backends._asyncio"
+
+
+class Waitable(Protocol):
+    """What wsapi uses of ``anyio.Event``."""
+
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+    def wait(self) -> Awaitable[None]: ...
+
+
+class FutureEvent:
+    """``anyio.Event`` on asyncio, lighter: each waiting task awaits a future of its own.
+
+    anyio's event wraps an ``asyncio.Event``, which looks the loop up and
+    makes a waiter deque; its ``wait()`` is two coroutines deep. Here
+    ``wait()`` returns the future itself. This is what wakes ``recv()`` for each
+    message, so it is paid per round trip. A cancelled waiter's future is
+    cancelled with it (it is its own); cancelled ones are dropped at the next
+    ``wait()``, so repeated cancellations cannot pile up.
+    """
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] | None = None
+
+    def set(self) -> None:
+        if self._set:
+            return
+        self._set = True
+        waiters, self._waiters = self._waiters, None
+        if waiters:
+            for waiter in waiters:
+                if not waiter.done():
+                    waiter.set_result(None)
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def wait(self) -> Awaitable[None]:
+        if self._set:
+            return asyncio.sleep(0)  # a checkpoint, as anyio's event gives
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiters = self._waiters
+        if waiters is None:
+            self._waiters = [waiter]
+        else:
+            waiters[:] = [w for w in waiters if not w.done()]
+            waiters.append(waiter)
+        return waiter
 
 
 class EventMaker:
     """Makes anyio events cheaply: ``anyio.Event()`` looks the backend up at every
     call, the class it returns does not. The class is learnt from the first event,
-    made when first needed (most connections never wait on one)."""
+    made when first needed (most connections never wait on one); on asyncio it is
+    ``FutureEvent``."""
 
     __slots__ = ("_event_class",)
 
     def __init__(self) -> None:
-        self._event_class: type[anyio.Event] | None = None
+        self._event_class: type[Waitable] | None = None
 
-    def _new_event(self) -> anyio.Event:
+    def _new_event(self) -> Waitable:
         cls = self._event_class
         if cls is None:
             event = anyio.Event()
+            if type(event).__module__ == _ANYIO_ASYNCIO:
+                self._event_class = FutureEvent
+                return FutureEvent()
             self._event_class = type(event)
             return event
         return cls()

@@ -11,9 +11,7 @@ from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-import anyio
-
-from .flag import EventMaker
+from .flag import EventMaker, Waitable
 
 __all__ = ["Inbox", "InboxClosed"]
 
@@ -36,9 +34,9 @@ class Inbox(EventMaker):
         self._discarding = False
         # Made when a task has to wait, and dropped once set: an idle connection
         # holds none (an asyncio Event costs about 400 bytes).
-        self._readable: anyio.Event | None = None
-        self._writable: anyio.Event | None = None
-        self._settled: anyio.Event | None = None
+        self._readable: Waitable | None = None
+        self._writable: Waitable | None = None
+        self._settled: Waitable | None = None
         self._readers = 0  # tasks waiting in get() on an empty inbox
         self._bystanders = 0  # tasks waiting for the end without reading
 

@@ -22,7 +22,7 @@ from ..errors import ConnectionLost, WebSocketError
 from ..protocol.connection import ClientProtocol
 from ..protocol.framing import count_data_frames
 from .direct import direct_writer, ready_queue, soon_caller
-from .flag import EventMaker, Flag
+from .flag import EventMaker, Flag, Waitable
 from .spawn import start_soon
 
 __all__ = ["Writer"]
@@ -77,10 +77,10 @@ class Writer(EventMaker):
         self.unsent_messages = 0
         # The writer task starts the first time it is needed (on asyncio's plain TCP,
         # maybe never), and waits on ``_wanted``, made when needed.
-        self._wanted: anyio.Event | None = None
+        self._wanted: Waitable | None = None
         self._task_group: TaskGroup | None = None
         self._task_started = False
-        self._progress: anyio.Event | None = None  # set when bytes are written (drain)
+        self._progress: Waitable | None = None  # set when bytes are written (drain)
         # trio forbids two tasks sending on one stream at once: the writer task and
         # the shutdown take turns (made when first needed: an idle connection has none).
         self._lock_: anyio.Lock | None = None
