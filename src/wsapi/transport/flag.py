@@ -8,7 +8,8 @@ connections should not pay for events nobody waits on.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import anyio
@@ -37,11 +38,15 @@ class FutureEvent:
     message, so it is paid per round trip. A cancelled waiter's future is
     cancelled with it (it is its own); cancelled ones are dropped at the next
     ``wait()``, so repeated cancellations cannot pile up.
+
+    The loop is given, not looked up: on Python 3.11 and earlier each lookup
+    is a ``getpid()`` system call.
     """
 
-    __slots__ = ("_set", "_waiters")
+    __slots__ = ("_loop", "_set", "_waiters")
 
-    def __init__(self) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
         self._set = False
         self._waiters: list[asyncio.Future[None]] | None = None
 
@@ -61,7 +66,7 @@ class FutureEvent:
     def wait(self) -> Awaitable[None]:
         if self._set:
             return asyncio.sleep(0)  # a checkpoint, as anyio's event gives
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[None] = self._loop.create_future()
         waiters = self._waiters
         if waiters is None:
             self._waiters = [waiter]
@@ -75,23 +80,23 @@ class EventMaker:
     """Makes anyio events cheaply: ``anyio.Event()`` looks the backend up at every
     call, the class it returns does not. The class is learnt from the first event,
     made when first needed (most connections never wait on one); on asyncio it is
-    ``FutureEvent``."""
+    ``FutureEvent``, on the running loop."""
 
-    __slots__ = ("_event_class",)
+    __slots__ = ("_make_event",)
 
     def __init__(self) -> None:
-        self._event_class: type[Waitable] | None = None
+        self._make_event: Callable[[], Waitable] | None = None
 
     def _new_event(self) -> Waitable:
-        cls = self._event_class
-        if cls is None:
+        make = self._make_event
+        if make is None:
             event = anyio.Event()
             if type(event).__module__ == _ANYIO_ASYNCIO:
-                self._event_class = FutureEvent
-                return FutureEvent()
-            self._event_class = type(event)
+                make = self._make_event = functools.partial(FutureEvent, asyncio.get_running_loop())
+                return make()
+            self._make_event = type(event)
             return event
-        return cls()
+        return make()
 
 
 class Flag:

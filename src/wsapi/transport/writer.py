@@ -42,6 +42,7 @@ class Writer(EventMaker):
         "_leftover",
         "_leftover_sent",
         "_lock_",
+        "_loop",
         "_on_error",
         "_progress",
         "_ready",
@@ -90,6 +91,8 @@ class Writer(EventMaker):
         self._flush_handle: asyncio.Handle | None = None
         self._flush_owner: asyncio.Task[Any] | None = None  # the task that scheduled it
         self._ready = ready_queue() if self._call_soon is not None else None
+        # Given to current_task(): looking the loop up is a getpid() on Python <= 3.11.
+        self._loop = asyncio.get_running_loop() if self._ready is not None else None
         self._writing = False  # awaiting the stream's send()
         # Whole frames a write left unfinished, and how many of their bytes went out.
         self._leftover = b""
@@ -130,7 +133,7 @@ class Writer(EventMaker):
         elif self._flush_handle is None:
             self._flush_handle = self._call_soon(self._flush)
             if self._ready is not None:
-                self._flush_owner = asyncio.current_task()
+                self._flush_owner = asyncio.current_task(self._loop)
 
     def flush_before_waiting(self) -> None:
         """The task that queued this turn's frames is about to wait (in ``recv()``): write now.
@@ -148,7 +151,7 @@ class Writer(EventMaker):
             handle is None
             or not ready
             or ready[-1] is not handle
-            or self._flush_owner is not asyncio.current_task()
+            or self._flush_owner is not asyncio.current_task(self._loop)
         ):
             return
         ready.pop()
