@@ -82,6 +82,41 @@ def test_each_frame_has_a_fresh_key() -> None:
     assert len(keys) > 45
 
 
+def test_a_connections_keys_are_the_os_generators_bytes_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Every key is four bytes os.urandom gave, each used once, in order; the
+    # generator is asked once per KEYS_PER_READ frames.
+    reads: list[bytes] = []
+
+    def urandom(size: int) -> bytes:
+        data = bytes(itertools.islice(counter, size))
+        reads.append(data)
+        return data
+
+    counter = itertools.cycle(range(256))
+    monkeypatch.setattr(framing.os, "urandom", urandom)
+    client = open_client()
+    count = 3 * framing.KEYS_PER_READ + 5
+    for index in range(count):
+        assert client.send_binary(b"payload %d" % index)
+    sent = client.data_to_send()
+    decoder = FrameDecoder(client=False)
+    decoder.receive_bytes(sent)
+    keys, payloads = [], []
+    offset = 0
+    while offset < len(sent):
+        length = sent[offset + 1] & 0x7F
+        keys.append(sent[offset + 2 : offset + 6])
+        offset += 6 + length
+        payload = decoder.process_buffer()
+        assert payload is not None
+        payloads.append(bytes(payload.payload))
+    assert payloads == [b"payload %d" % index for index in range(count)]
+    assert len(reads) == 4 and all(len(read) == 4 * framing.KEYS_PER_READ for read in reads)
+    assert b"".join(keys) == b"".join(reads)[: 4 * count]
+
+
 def test_rsv1_for_compressed_frames() -> None:
     assert encode_frame(0x1, b"x", rsv1=True)[0] == 0xC1
     assert encode_frame(0x1, b"x")[0] == 0x81

@@ -80,7 +80,7 @@ from .events import (
     ProtocolEvent,
 )
 from .extensions import BoundedDeflate, SizeLimit
-from .framing import encode_frame, read_simple_frames
+from .framing import MaskingKeys, encode_frame, read_simple_frames
 from .handshake import (
     HandshakeRequest,
     as_response,
@@ -137,6 +137,7 @@ class ClientProtocol:
         "_frame",
         "_h11",
         "_head",
+        "_masking_keys",
         "_out",
         "_partial",
         "_pending_close",
@@ -194,6 +195,7 @@ class ClientProtocol:
         self._ws_extensions: list[Extension] | None = None
         self._deflate: BoundedDeflate | None = None
         self._out: list[bytes] = []
+        self._masking_keys = MaskingKeys()
         self._events: list[ProtocolEvent] = []
         self._failed = False
         # A protocol error found in the frames, waiting for commit_failure().
@@ -445,11 +447,11 @@ class ClientProtocol:
         # wsproto would do besides compressing, which is done here alike.
         deflate = self._deflate
         if deflate is None:
-            return encode_frame(opcode, payload)
+            return encode_frame(opcode, payload, key=self._masking_keys())
         rsv, payload = deflate.frame_outbound(
             self._wsproto()._proto, Opcode(opcode), RsvBits(False, False, False), payload, True
         )
-        return encode_frame(opcode, payload, rsv1=rsv.rsv1)
+        return encode_frame(opcode, payload, rsv1=rsv.rsv1, key=self._masking_keys())
 
     def send_ping(self, data: bytes = b"") -> bool:
         # Not while the server's Close waits to be echoed (wsproto refuses it then).

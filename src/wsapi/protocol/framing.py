@@ -24,7 +24,9 @@ import struct
 from collections.abc import Callable
 
 __all__ = [
+    "KEYS_PER_READ",
     "SPEEDUPS",
+    "MaskingKeys",
     "apply_mask",
     "count_data_frames",
     "encode_frame",
@@ -90,11 +92,47 @@ apply_mask: Callable[[bytes, bytes], bytes] = _speedups[0] if _speedups else pyt
 mask_frame: _MaskFrame = _speedups[1] if _speedups else python_mask_frame
 
 
-def encode_frame(opcode: int, payload: bytes, *, rsv1: bool = False) -> bytes:
+#: Masking keys read from the operating system at a time.
+KEYS_PER_READ = 64
+
+
+class MaskingKeys:
+    """One connection's masking keys: four bytes each from ``os.urandom``, read 64 at a time.
+
+    RFC 6455 5.3: each key must be unpredictable, from a strong source of
+    entropy. Every key is still four bytes the operating system's generator
+    gave, never reused; they are only read in one system call per 64 frames
+    instead of one per frame (about 0.5 us each). A connection is used from
+    one thread, so no lock.
+
+    >>> keys = MaskingKeys()
+    >>> first, second = keys(), keys()
+    >>> len(first), first != second
+    (4, True)
+    """
+
+    __slots__ = ("_at", "_pool")
+
+    def __init__(self) -> None:
+        self._pool = b""
+        self._at = 0
+
+    def __call__(self) -> bytes:
+        at = self._at
+        if at == len(self._pool):
+            self._pool = os.urandom(4 * KEYS_PER_READ)
+            at = 0
+        self._at = at + 4
+        return self._pool[at : at + 4]
+
+
+def encode_frame(
+    opcode: int, payload: bytes, *, rsv1: bool = False, key: bytes | None = None
+) -> bytes:
     """One final client frame: header, a fresh random masking key, the masked payload.
 
-    RFC 6455 5.3: the key must be unpredictable, so each frame takes four bytes
-    from ``os.urandom``.
+    RFC 6455 5.3: the key must be unpredictable; it is four bytes from
+    ``os.urandom``, or ``key`` (a connection's ``MaskingKeys`` gives them).
     """
     first = 0x80 | (0x40 if rsv1 else 0) | opcode
     length = len(payload)
@@ -104,7 +142,7 @@ def encode_frame(opcode: int, payload: bytes, *, rsv1: bool = False) -> bytes:
         header = _PACK_16(first, 0xFE, length)
     else:
         header = _PACK_64(first, 0xFF, length)
-    return mask_frame(header, os.urandom(4), payload)
+    return mask_frame(header, os.urandom(4) if key is None else key, payload)
 
 
 def count_data_frames(data: bytes, after: int = 0) -> int:
