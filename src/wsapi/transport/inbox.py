@@ -61,11 +61,17 @@ class Inbox(EventMaker):
 
     def put_nowait(self, item: str | bytes) -> bool:
         """Append ``item`` if there is room (True); False when ``put()`` would wait."""
+        # (Once per message received: written out, not through __len__ and _append.)
         if self._discarding:
             return True
-        if len(self) >= self.max_size and not self._closed:
+        items = self._items
+        if items is None:
+            items = self._items = deque()
+        elif len(items) >= self.max_size and not self._closed:
             return False
-        self._append(item)
+        items.append(item)
+        if self._readable is not None:
+            self._wake_readers()
         return True
 
     def _append(self, item: str | bytes) -> None:
@@ -83,7 +89,8 @@ class Inbox(EventMaker):
             if self._readable is None:
                 self._readable = self._new_event()
             self._readers += 1
-            self._wake_settled()
+            if self._settled is not None:
+                self._wake_settled()
             try:
                 await self._readable.wait()
             finally:
