@@ -166,5 +166,7 @@ def run_connect(args: argparse.Namespace) -> int:
         show_secrets=args.show_secrets,
         cacert=args.cacert,
         insecure=args.insecure,
+        proxy_cacert=args.proxy_cacert,
+        proxy_insecure=args.proxy_insecure,
     )
     return run_session(config, console)

@@ -134,7 +134,7 @@ def run_doctor(args: argparse.Namespace, out: Callable[[str], None] = print) -> 
     try:
         url = with_query(args.url, args.query)
         context = ssl_context(url, args.cacert, args.insecure, warn)
-        way = way_options(args)
+        way = way_options(args, warn)
     except UsageError as exc:
         print(f"wsapi doctor: error: {exc}", file=sys.stderr)
         return USAGE
@@ -162,6 +162,7 @@ def run_doctor(args: argparse.Namespace, out: Callable[[str], None] = print) -> 
             ping_timeout=timeouts["ping_timeout"],
             close_timeout=timeouts["close_timeout"],
             proxy=way["proxy"],
+            proxy_ssl=way["proxy_ssl"],
             unix_socket=way["unix_socket"],
         )
 

@@ -58,6 +58,13 @@ INSECURE_WARNING = (
     "included. Use --cacert FILE to trust a private CA instead."
 )
 
+PROXY_INSECURE_WARNING = (
+    "WARNING: --proxy-insecure: the https:// proxy's TLS certificate is NOT checked. Anyone "
+    "on the network path to the proxy can pose as it: they see the proxy's credentials and "
+    "where you connect, and all of a ws:// session (a wss:// session keeps its own TLS). "
+    "Use --proxy-cacert FILE to trust a private CA instead."
+)
+
 
 class UsageError(Exception):
     """A bad option value, found before connecting (exit status 2)."""
@@ -217,6 +224,17 @@ def add_connection_options(
         action="store_const",
         const=None,
         help="connect directly, whatever the proxy environment variables say",
+    )
+    proxy_tls = group.add_mutually_exclusive_group()
+    proxy_tls.add_argument(
+        "--proxy-cacert",
+        metavar="FILE",
+        help="trust the CA certificates in this PEM file for an https:// proxy's certificate",
+    )
+    proxy_tls.add_argument(
+        "--proxy-insecure",
+        action="store_true",
+        help="do not check an https:// proxy's TLS certificate (dangerous: says so loudly)",
     )
     option(
         "--unix-socket",
@@ -416,8 +434,15 @@ def ssl_context(
         flag = "--cacert" if cacert is not None else "--insecure"
         warn(f"wsapi: note: {flag} has no effect on a ws:// URL (no TLS)")
         return None
-    if insecure:
-        warn(INSECURE_WARNING)
+    return _tls_context(cacert, INSECURE_WARNING if insecure else None, warn)
+
+
+def _tls_context(
+    cacert: str | None, insecure_warning: str | None, warn: Callable[[str], None]
+) -> ssl.SSLContext:
+    """A context trusting ``cacert``'s CAs, or (with ``insecure_warning``, said) nothing."""
+    if insecure_warning is not None:
+        warn(insecure_warning)
         context = ssl.create_default_context()
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -429,11 +454,39 @@ def ssl_context(
         raise UsageError(f"cannot load CA certificates from {cacert}: {exc}") from exc
 
 
-def way_options(args: argparse.Namespace) -> dict[str, Any]:
-    """``proxy`` and ``unix_socket`` for ``WebSocket`` and ``diagnose``, checked as they are.
+def proxy_ssl_context(
+    args: argparse.Namespace, warn: Callable[[str], None]
+) -> ssl.SSLContext | None:
+    """The TLS context for an https:// proxy, from ``--proxy-cacert``/``--proxy-insecure``.
+
+    None (wsapi's default, certifi's roots) without them, or when no https://
+    proxy can be used: ``--no-proxy``, ``--unix-socket``, or a ``--proxy`` of
+    another scheme (a note says they have no effect). Without ``--proxy``, the
+    environment may name an https:// proxy: the context is kept for it.
+    """
+    cacert, insecure = args.proxy_cacert, args.proxy_insecure
+    if cacert is None and not insecure:
+        return None
+    flag = "--proxy-cacert" if cacert is not None else "--proxy-insecure"
+    proxy = args.proxy
+    if proxy is None or args.unix_socket is not None:
+        warn(f"wsapi: note: {flag} has no effect without a proxy")
+        return None
+    if isinstance(proxy, str) and not proxy.lower().startswith("https://"):
+        warn(f"wsapi: note: {flag} has no effect on a proxy that is not https:// (no TLS to it)")
+        return None
+    return _tls_context(cacert, PROXY_INSECURE_WARNING if insecure else None, warn)
+
+
+def way_options(
+    args: argparse.Namespace, warn: Callable[[str], None] | None = None
+) -> dict[str, Any]:
+    """``proxy``, ``proxy_ssl`` and ``unix_socket`` for ``WebSocket`` and ``diagnose``,
+    checked as they are.
 
     Without ``--proxy`` or ``--no-proxy``, ``proxy`` is True: the environment decides.
     """
+    warn = warn or _to_stderr
     proxy, unix_socket = args.proxy, args.unix_socket
     if isinstance(proxy, str) and unix_socket is not None:
         raise UsageError(
@@ -448,7 +501,15 @@ def way_options(args: argparse.Namespace) -> dict[str, Any]:
         proxy_option(proxy, unix_socket=unix_socket)
     except (ValueError, ImportError) as exc:
         raise UsageError(f"--proxy: {exc}") from exc
-    return {"proxy": proxy, "unix_socket": unix_socket}
+    return {
+        "proxy": proxy,
+        "proxy_ssl": proxy_ssl_context(args, warn),
+        "unix_socket": unix_socket,
+    }
+
+
+def _to_stderr(text: str) -> None:
+    print(text, file=sys.stderr)
 
 
 def _limit(value: float | int) -> Any:
@@ -465,7 +526,7 @@ def websocket_options(
     warn: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The ``WebSocket`` keyword arguments for the parsed options."""
-    warn = warn or (lambda text: print(text, file=sys.stderr))
+    warn = warn or _to_stderr
     return {
         "headers": tuple(headers),
         "origin": args.origin,
@@ -477,7 +538,7 @@ def websocket_options(
         "max_message_size": _limit(args.max_size),
         "compression": "deflate" if compression else None,
         "user_agent": args.user_agent,
-        **way_options(args),
+        **way_options(args, warn),
     }
 
 
@@ -492,6 +553,8 @@ def doctor_command(
     cacert: str | None = None,
     insecure: bool = False,
     proxy: str | bool | None = True,
+    proxy_cacert: str | None = None,
+    proxy_insecure: bool = False,
     unix_socket: str | None = None,
     show_secrets: bool = False,
 ) -> tuple[str, list[str]]:
@@ -535,6 +598,11 @@ def doctor_command(
         words += ["--proxy", proxy if show_secrets else shown_proxy]
     elif not proxy:
         words.append("--no-proxy")
+    if proxy and unix_socket is None:
+        if proxy_cacert is not None:
+            words += ["--proxy-cacert", proxy_cacert]
+        elif proxy_insecure:
+            words.append("--proxy-insecure")
     if unix_socket is not None:
         words += ["--unix-socket", unix_socket]
     return shlex.join(words), left_out

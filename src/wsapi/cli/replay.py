@@ -176,6 +176,8 @@ def run_replay(args: argparse.Namespace) -> int:
         show_secrets=args.show_secrets,
         cacert=args.cacert,
         insecure=args.insecure,
+        proxy_cacert=args.proxy_cacert,
+        proxy_insecure=args.proxy_insecure,
         timing=args.timing,
         final_close=None if close is None else Close(close[0], close[1]),
         final_close_at=0.0 if close is None else close[2],

@@ -64,9 +64,12 @@ class SessionConfig:
     timeline: Timeline = field(default_factory=Timeline)
     save: str | None = None
     show_secrets: bool = False
-    #: ``--cacert`` and ``--insecure``, for the ``wsapi doctor`` hint.
+    #: ``--cacert``, ``--insecure``, ``--proxy-cacert`` and ``--proxy-insecure``, for
+    #: the ``wsapi doctor`` hint.
     cacert: str | None = None
     insecure: bool = False
+    proxy_cacert: str | None = None
+    proxy_insecure: bool = False
     #: Replay: send ``outgoing`` at their recorded times.
     timing: bool = False
     #: Replay: the client's recorded Close, and when the recorded connection closed.
@@ -343,6 +346,8 @@ class Session:
             cacert=config.cacert,
             insecure=config.insecure,
             proxy=options.get("proxy", True),
+            proxy_cacert=config.proxy_cacert,
+            proxy_insecure=config.proxy_insecure,
             unix_socket=options.get("unix_socket"),
             show_secrets=config.show_secrets,
         )
