@@ -24,6 +24,9 @@ parameters)::
                                  then closes with 1000
     /compression                 sends the Sec-WebSocket-Extensions response header value
                                  ("" when none was negotiated) as a text message, then echoes
+    /redirect?to=/echo&status=302
+                                 refuses the handshake with that redirect status (default
+                                 302) and Location: ``to``
 
 Any other path is refused with HTTP 404. permessage-deflate is enabled (websockets'
 default), ``max_size`` is ``MAX_SIZE`` and keepalive pings are off so tests see only
@@ -284,6 +287,10 @@ class WebsocketsServer:
         path, query = _query(request.path)
         if path == "/reject":
             return _json_response(_int(query, "status", 403), {"error": query.get("body", "")})
+        if path == "/redirect":
+            response = _json_response(_int(query, "status", 302), {"location": query["to"]})
+            response.headers["Location"] = query["to"]
+            return response
         if path not in ROUTES:
             return _json_response(404, {"error": f"no route {path}"})
         if path == "/subprotocol":

@@ -63,6 +63,41 @@ async def test_unix_socket(websockets_unix_server: WebsocketsUnixServer) -> None
     assert addresses(events) == [f"unix:{server.path}"]
 
 
+async def test_unix_socket_follows_a_redirect_within_the_origin(
+    websockets_unix_server: WebsocketsUnixServer,
+) -> None:
+    url = websockets_unix_server.url("/redirect?to=/echo")
+    path = websockets_unix_server.path
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(url, unix_socket=path, follow_redirects=True) as ws:
+            assert ws.final_url == "ws://localhost/echo"
+            ws.send("hello")
+            assert await ws.recv() == "hello"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["ws://elsewhere.example/echo", "ws://localhost:8080/echo", "http://127.0.0.1/echo"],
+)
+async def test_unix_socket_does_not_follow_a_redirect_to_another_origin(
+    websockets_unix_server: WebsocketsUnixServer, target: str
+) -> None:
+    # The socket leads to one server: another origin is somewhere else, and neither
+    # this socket nor the network (which unix_socket= was given to avoid) is the way.
+    url = websockets_unix_server.url(f"/redirect?to={target}")
+    path = websockets_unix_server.path
+    with anyio.fail_after(TIMEOUT):
+        with pytest.raises(wsapi.RedirectReceived) as info:
+            async with WebSocket(url, unix_socket=path, follow_redirects=True):
+                pass
+    error = info.value
+    assert type(error) is wsapi.RedirectReceived
+    assert error.location == target
+    assert f"another origin than the one unix_socket={path!r} was given for" in error.cause
+    assert "(ws://localhost)" in error.cause
+    assert "Connect to" in error.fix
+
+
 async def test_unix_socket_takes_a_path_object(
     websockets_unix_server: WebsocketsUnixServer,
 ) -> None:

@@ -130,7 +130,11 @@ def redirect_headers(
 
 
 def next_url(
-    redirect: RedirectReceived, history: Sequence[WebSocketURL], limit: int
+    redirect: RedirectReceived,
+    history: Sequence[WebSocketURL],
+    limit: int,
+    *,
+    unix_socket: str | None = None,
 ) -> WebSocketURL:
     """Where to send the upgrade request after ``redirect``; or raise why not.
 
@@ -138,6 +142,8 @@ def next_url(
     first and the one that answered ``redirect`` last; ``limit`` is the most
     redirects to follow. Raises ``RedirectReceived`` (an answer that cannot be
     followed), ``InsecureRedirect``, ``RedirectLoop`` or ``TooManyRedirects``.
+    Over a ``unix_socket``, only redirects within the first URL's origin are
+    followed: the socket leads to that server, not to another origin's.
 
     >>> from wsapi.response import Response
     >>> start = parse_url("ws://example.com/old")
@@ -189,6 +195,19 @@ def next_url(
             "wsapi never follows a redirect from wss:// to ws://, which would carry the "
             f"connection in clear text: connect to {shown} yourself if you trust it, or have "
             "the server redirect to a wss:// URL.",
+            response=response,
+        )
+    first = history[0]
+    if unix_socket is not None and not same_origin(first, target):
+        shown = redact_url(target.href)
+        raise RedirectReceived(
+            current.href,
+            f"the server redirects ({answer}) to {shown}, another origin than the one "
+            f"unix_socket={unix_socket!r} was given for "
+            f"({'wss' if first.secure else 'ws'}://{first.host})",
+            "A Unix socket leads to one server: wsapi follows redirects over it only within "
+            f"the URL's origin. Connect to {shown} yourself, over the network or its own "
+            "socket, if it is where the server means.",
             response=response,
         )
     chain = (*(url.href for url in history), target.href)

@@ -303,7 +303,9 @@ class Transport:
             except RedirectReceived as redirect:
                 if not self.max_redirects:
                     raise
-                target = next_url(redirect, history, self.max_redirects)
+                target = next_url(
+                    redirect, history, self.max_redirects, unix_socket=self.unix_socket
+                )
                 if self._trace is not None:
                     self._trace(
                         "=", "redirect", code=redirect.status, detail=redact_url(target.href)
