@@ -170,12 +170,14 @@ def buffer_sizes(client: ClientProtocol) -> dict[str, int]:
     that the bounds below never pass vacuously.
     """
     sizes: dict[str, int] = {}
-    # The response head is buffered by the fast path (_head) or, off it, by h11.
-    fast_head = getattr(client, "_head", None)
-    receive_buffer = getattr(getattr(client, "_h11", None), "_receive_buffer", None)
+    # The opening handshake's reader (until the handshake ends) buffers the
+    # response head on the fast path (_head) or, off it, in h11.
+    opening = getattr(client, "_opening", None)
+    fast_head = getattr(opening, "_head", None)
+    receive_buffer = getattr(getattr(opening, "_h11", None), "_receive_buffer", None)
     if fast_head is not None or receive_buffer is not None:
         sizes["http-head"] = len(fast_head or b"") + len(receive_buffer or b"")
-    body = getattr(client, "_body", None)
+    body = getattr(opening, "_body", None)
     if body is not None:
         sizes["http-body"] = len(body)
     if hasattr(client, "_partial"):

@@ -1,7 +1,7 @@
 """The handshake's HTTP fast path (protocol/http.py) behaves exactly as h11 did.
 
 Every test compares the two routes: the fast one (the default) and h11 alone
-(``connection._fast_http = False``, the code as it was). h11 is the oracle: the
+(``opening._fast_http = False``, the code as it was). h11 is the oracle: the
 request bytes, the events, the ``Response``, the state and every error must be
 the same, whichever way the bytes arrive.
 """
@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, assume, example, given, settings
 from hypothesis import strategies as st
 
 from wsapi import WebSocket
-from wsapi.protocol import connection, handshake, http
+from wsapi.protocol import handshake, http, opening
 from wsapi.protocol.connection import MAX_HEADER_SIZE, ClientProtocol, State
 from wsapi.protocol.events import Opened
 from wsapi.protocol.handshake import HandshakeRequest, as_response, request_fields
@@ -73,12 +73,12 @@ def h11_clients() -> Iterator[list[object]]:
 @contextmanager
 def route(fast: bool) -> Iterator[None]:
     """Run the block on the fast path (the default) or through h11 alone (as before)."""
-    saved = connection._fast_http
-    connection._fast_http = fast
+    saved = opening._fast_http
+    opening._fast_http = fast
     try:
         yield
     finally:
-        connection._fast_http = saved
+        opening._fast_http = saved
 
 
 def describe(value: object) -> object:
@@ -532,16 +532,18 @@ def test_a_normal_open_makes_no_h11_connection() -> None:
         assert client.send_close(1000)
         client.receive_eof()
     assert made == []
-    assert client._h11 is None and client._head is None
+    assert client._opening is None  # nor its buffer, once open
 
 
 def test_h11_is_made_when_the_answer_is_not_a_plain_101() -> None:
     with h11_clients() as made:
         client = ClientProtocol(make_request())
+        reader = client._opening
+        assert reader is not None
         client.receive_data(b"HTTP/1.1 101 Switching Protocols\r\n")
-        assert made == [] and client._head is not None
+        assert made == [] and reader._head is not None
         client.receive_data(b"Upgrade: websocket\r\n Connection: Upgrade\r\n\r\n")
-        assert len(made) == 1 and client._h11 is made[0] and client._head is None
+        assert len(made) == 1 and reader._h11 is made[0] and reader._head is None
 
 
 @pytest.mark.anyio

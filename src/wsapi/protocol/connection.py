@@ -15,12 +15,11 @@ by ``receive_eof()`` or ``abort()``, with the code the application must see:
 the server's code (1005 if it gave none) after a completed closing handshake,
 1006 for everything else.
 
-The HTTP upgrade is spoken through h11 (see ``handshake``), except for the
-plain case every open takes: the request head is written and a plain ``101``
-answer parsed by ``http`` (no h11 object is made then). Anything else, from a
-refusal to a malformed or oversized head, is handed to h11 as it arrives, so
-h11 still decides every error. The frames go through wsproto's
-``Connection``, with wsapi's bounded extensions installed.
+The HTTP of the upgrade is ``opening.OpeningHandshake``'s: it writes the
+request and, while the state is CONNECTING, reads the server's bytes until it
+has an outcome: a ``101``, which ``ClientProtocol`` checks against the request
+(``handshake.check_accept``) before it opens, or a failure. The frames go
+through wsproto's ``Connection``, with wsapi's bounded extensions installed.
 
 A protocol error found after some messages is not reported at once: the
 messages come first, ``failure_pending`` becomes true, and the failure (the
@@ -35,7 +34,6 @@ from __future__ import annotations
 import enum
 import io
 
-import h11
 from wsproto.connection import Connection, ConnectionState, ConnectionType
 from wsproto.events import (
     BytesMessage,
@@ -55,11 +53,9 @@ from wsproto.frame_protocol import (
 )
 
 from ..errors import (
-    ConnectionAborted,
     ConnectionFailed,
     ConnectionLost,
     InvalidHandshake,
-    InvalidStatus,
     InvalidUTF8,
     MessageTooBig,
     ProtocolError,
@@ -81,27 +77,14 @@ from .events import (
 )
 from .extensions import BoundedDeflate, SizeLimit
 from .framing import MaskingKeys, encode_frame, read_simple_frames
-from .handshake import (
-    HandshakeRequest,
-    as_response,
-    build_request,
-    check_accept,
-    not_http_error,
-    request_fields,
-)
-from .http import parse_switching_protocols, write_request_head
-from .status import explain_status
+from .handshake import HandshakeRequest, check_accept
+from .opening import MAX_HEADER_SIZE as MAX_HEADER_SIZE  # (it was defined here)
+from .opening import Accepted, Failure, OpeningHandshake
 
 __all__ = ["ClientProtocol", "State"]
 
 #: Pongs waiting to be written before only the latest ping is answered.
 MAX_PENDING_PONGS = 16
-
-#: Largest response head (status line and headers) accepted from the server.
-MAX_HEADER_SIZE = 16 * 1024
-
-# False sends every handshake through h11 (the tests compare both routes).
-_fast_http = True
 
 
 class State(enum.IntEnum):
@@ -124,26 +107,21 @@ class ClientProtocol:
     <State.CONNECTING: 0>
     """
 
-    # One object per connection: its 30 attributes are past the 30 for which CPython
-    # shares a dict's keys between instances (a 1.6 KB dict each, against 8 bytes a slot).
+    # One object per connection: 8 bytes a slot; a dict was 1.6 KB once the attributes
+    # passed the 30 for which CPython shares a dict's keys between instances.
     __slots__ = (
-        "_body",
         "_closed_emitted",
         "_deflate",
-        "_eof",
         "_events",
         "_failed",
-        "_first_bytes",
         "_frame",
-        "_h11",
-        "_head",
         "_masking_keys",
+        "_opening",
         "_out",
         "_partial",
         "_pending_close",
         "_pending_failure",
         "_pongs_queued",
-        "_refusal",
         "_request_head",
         "_ws",
         "_ws_extensions",
@@ -182,11 +160,6 @@ class ClientProtocol:
         self.close_received: tuple[int, str] | None = None
         self.close_sent = False
 
-        # h11's connection, made only when the handshake leaves the fast path
-        # (see _read_head_fast); dropped once the connection is open.
-        self._h11: h11.Connection | None = None
-        # The response head received so far while on the fast path (None off it).
-        self._head: bytearray | None = bytearray() if _fast_http else None
         # wsproto's connection, made when first needed (see _wsproto()); its
         # extensions are known once the handshake is accepted.
         self._ws: Connection | None = None
@@ -204,11 +177,7 @@ class ClientProtocol:
         self._pending_close: CloseConnection | None = None
         # Pongs queued in _out and not taken by data_to_send() yet (see _answer_ping).
         self._pongs_queued = 0
-        self._eof = False
         self._closed_emitted = False
-        # A refusal being read: its head, and the body so far.
-        self._refusal: h11.Response | None = None
-        self._body = bytearray()
         # Fragments of the message being received.
         # The message being received in fragments: text or bytes so far. (A
         # list of pieces would cost ~40 bytes per piece for a message read a
@@ -216,32 +185,12 @@ class ClientProtocol:
         self._partial: io.StringIO | bytearray | None = None
         # A large single-frame message being received in place (see bigframe.py).
         self._frame: FrameInProgress | None = None
-        # The first bytes the server sent, to recognise "not HTTP at all".
-        self._first_bytes = b""
+        # The opening handshake's HTTP until it ends (see opening.py), then None:
+        # an open connection keeps neither h11 nor the response head (memory).
+        self._opening: OpeningHandshake | None = OpeningHandshake(request, max_body_size)
         # Kept as sent (a few hundred bytes); request_headers parses it when asked.
-        self._request_head = self._write_request()
+        self._request_head = self._opening.request_head
         self._out.append(self._request_head)
-
-    def _write_request(self) -> bytes:
-        """The upgrade request's head: written directly when plain, else by h11.
-
-        Both give the same bytes; h11 also raises the errors for invalid input.
-        """
-        fields = request_fields(self.request)
-        if _fast_http:
-            head = write_request_head(self.request.resource, fields)
-            if head is not None:
-                return head
-        self._h11 = self._new_h11()
-        self._head = None  # h11 reads the answer too: it knows this request
-        try:
-            return self._h11.send(build_request(self.request)) or b""
-        except h11.LocalProtocolError as exc:
-            raise ValueError(f"invalid request header: {exc}") from exc
-
-    @staticmethod
-    def _new_h11() -> h11.Connection:
-        return h11.Connection(h11.CLIENT, max_incomplete_event_size=MAX_HEADER_SIZE)
 
     @property
     def request_target(self) -> str:
@@ -287,21 +236,11 @@ class ClientProtocol:
         if not data or self.state is State.CLOSED:
             return
         if self.state is State.CONNECTING:
-            if len(self._first_bytes) < 64:
-                self._first_bytes += data[: 64 - len(self._first_bytes)]
-                if not _http_prefix(self._first_bytes[:5]):
-                    # Not HTTP at all (a TLS alert, an SSH or SMTP banner): say so
-                    # now rather than wait for a blank line that will never come.
-                    self._handshake_failed(self._not_http("no HTTP status line"))
-                    return
-            conn = self._h11
-            if conn is None:
-                if self._read_head_fast(data):
-                    return
-                conn = self._start_h11()  # it has data already
-            else:
-                conn.receive_data(data)
-            self._read_handshake()
+            opening = self._opening
+            assert opening is not None  # (until the handshake ends)
+            outcome = opening.receive_data(data)
+            if outcome is not None:
+                self._end_handshake(outcome)
         elif (
             self._ws_extensions is not None
             and not self._failed
@@ -410,12 +349,9 @@ class ClientProtocol:
         self.commit_failure()
         self.commit_close()
         if self.state is State.CONNECTING:
-            self._eof = True
-            conn = self._h11 or self._start_h11()
-            conn.receive_data(b"")
-            self._read_handshake()
-            if self.state is State.CONNECTING:
-                self._handshake_failed(self._eof_during_handshake())
+            opening = self._opening
+            assert opening is not None  # (until the handshake ends)
+            self._end_handshake(opening.receive_eof())
         self._finish(None)
 
     def abort(self, error: WebSocketError | None = None) -> None:
@@ -549,85 +485,14 @@ class ClientProtocol:
 
     # -- the handshake -----------------------------------------------------------
 
-    def _read_head_fast(self, data: bytes) -> bool:
-        """Buffer ``data``; open the connection if it completes a plain 101 head.
-
-        False hands the handshake to h11 (``_start_h11``), which then sees every
-        byte received: the head is not a plain 101 (a refusal, say), or contains a
-        bare LF (h11 ends lines there), or is larger than h11 accepts unfinished.
-        Otherwise True: the head is incomplete, or it was read and the handshake
-        decided (``_accept``).
-        """
-        head = self._head
-        assert head is not None
-        start = len(head)
-        head += data
-        # Every LF must end a CRLF; the count looks only at the bytes not yet seen.
-        if len(head) > MAX_HEADER_SIZE or data.count(b"\n") != head.count(
-            b"\r\n", max(start - 1, 0)
-        ):
-            return False
-        end = head.find(b"\r\n\r\n", max(start - 3, 0))
-        if end < 0:
-            return True
-        response = parse_switching_protocols(head[:end])
-        if response is None:
-            return False
-        self._head = None
-        self._accept(response, bytes(head[end + 4 :]))
-        return True
-
-    def _start_h11(self) -> h11.Connection:
-        """Hand the handshake over to h11, in the state our request left it in.
-
-        The request is sent to it again (only to set its state: the same bytes
-        went out already), then everything received so far is fed to it.
-        """
-        conn = self._h11 = self._new_h11()
-        conn.send(build_request(self.request))
-        if self._head:
-            conn.receive_data(bytes(self._head))
-        self._head = None
-        return conn
-
-    def _read_handshake(self) -> None:
-        conn = self._h11
-        assert conn is not None
-        while self.state is State.CONNECTING:
-            try:
-                event = conn.next_event()
-            except h11.RemoteProtocolError as exc:
-                if self._eof and (self._refusal is not None or _http_prefix(self._first_bytes)):
-                    # h11 reports a premature end of stream as a protocol error.
-                    self._handshake_failed(self._eof_during_handshake())
-                elif exc.error_status_hint == 431:
-                    self._handshake_failed(self._head_too_large())
-                else:
-                    self._handshake_failed(self._not_http(exc))
-                return
-            if event is h11.NEED_DATA or event is h11.PAUSED:
-                return
-            if isinstance(event, h11.InformationalResponse):
-                if event.status_code == 101:
-                    self._accept(as_response(event), conn.trailing_data[0])
-                else:
-                    self._reject(as_response(event))
-                return
-            if isinstance(event, h11.Response):
-                self._refusal = event
-            elif isinstance(event, h11.Data):
-                room = self.max_body_size - len(self._body)
-                self._body += event.data[:room]
-                if len(event.data) > room:
-                    self._end_refusal(truncated=True)
-            elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-                if self._refusal is None:
-                    self._handshake_failed(self._eof_during_handshake())
-                else:
-                    self._end_refusal(truncated=False)
-
-    def _accept(self, response: Response, trailing: bytes) -> None:
-        """The server answered 101 with ``response``; ``trailing`` came after its head."""
+    def _end_handshake(self, outcome: Accepted | Failure) -> None:
+        """Open the connection, or fail it, as the server's answer to the upgrade says."""
+        self._opening = None
+        if isinstance(outcome, Failure):
+            self.response = outcome.response
+            self._handshake_failed(outcome.error)
+            return
+        response, trailing = outcome
         self.response = response
         try:
             subprotocol, deflate = check_accept(self.request, response, self.max_message_size)
@@ -643,9 +508,6 @@ class ClientProtocol:
         self.subprotocol = subprotocol
         self.extensions = response.header("Sec-WebSocket-Extensions", "") or ""
         self._events.append(Opened(subprotocol, self.extensions, response))
-        # The HTTP part is done: an open connection keeps neither h11 nor the head (memory).
-        self._h11 = None
-        self._head = None
         if trailing:
             self.receive_data(trailing)
 
@@ -665,48 +527,6 @@ class ClientProtocol:
             # Our frame parser accepts every close code IANA registered (see below).
             ws._proto = _FrameProtocol(True, extensions)
         return ws
-
-    def _end_refusal(self, *, truncated: bool) -> None:
-        assert self._refusal is not None
-        self._reject(as_response(self._refusal, bytes(self._body), truncated))
-
-    def _reject(self, response: Response) -> None:
-        self.response = response
-        cause, fix = explain_status(response)
-        self._handshake_failed(InvalidStatus(self.request.url, cause, fix, response=response))
-
-    def _not_http(self, exc: Exception | str) -> ConnectionFailed:
-        return not_http_error(self.request.url, self._first_bytes, exc)
-
-    def _head_too_large(self) -> ConnectionFailed:
-        return InvalidHandshake(
-            self.request.url,
-            f"the server's response head (status line and headers) is larger than "
-            f"{MAX_HEADER_SIZE // 1024} KiB, or never ends",
-            "A WebSocket server answers the upgrade with a few hundred bytes of headers: "
-            "check that the URL points at a WebSocket server and that no proxy in between "
-            "adds endless headers.",
-        )
-
-    def _eof_during_handshake(self) -> ConnectionFailed:
-        if self._refusal is not None:
-            return InvalidStatus(
-                self.request.url,
-                *explain_status(as_response(self._refusal, bytes(self._body), True)),
-                response=as_response(self._refusal, bytes(self._body), True),
-            )
-        if self._first_bytes:
-            return InvalidHandshake(
-                self.request.url,
-                "the server closed the connection in the middle of its answer to the upgrade",
-                "The server may have crashed or a proxy may have cut the connection.",
-            )
-        return ConnectionAborted(
-            self.request.url,
-            "the server closed the connection without answering the upgrade request",
-            "Check that the URL points at a WebSocket server; a wss:// server may also "
-            "close plain connections, and a server may drop clients it does not accept.",
-        )
 
     def _handshake_failed(self, error: ConnectionFailed) -> None:
         self._handshake_failed_quietly(error)
@@ -864,11 +684,6 @@ class _FrameProtocol(FrameProtocol):
                     ) from exc
                 return Frame(frame.opcode, (code, reason), frame.frame_finished, True)
         return super()._process_close(frame)
-
-
-def _http_prefix(head: bytes) -> bool:
-    """``head`` is empty or starts like an HTTP status line."""
-    return head.startswith(b"HTTP/") or b"HTTP/".startswith(head)
 
 
 class _Pong(bytes):
