@@ -180,8 +180,10 @@ def buffer_sizes(client: ClientProtocol) -> dict[str, int]:
     body = getattr(opening, "_body", None)
     if body is not None:
         sizes["http-body"] = len(body)
-    if hasattr(client, "_partial"):
-        partial = client._partial
+    # The message in fragments is wsproto's reader's (made with wsproto's connection).
+    if hasattr(client, "_reader"):
+        reader = client._reader
+        partial = None if reader is None else reader.partial_message
         if partial is None:
             sizes["fragments"] = 0
         elif isinstance(partial, bytearray):

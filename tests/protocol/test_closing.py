@@ -16,8 +16,9 @@ from wsproto.connection import ConnectionState
 from wsproto.frame_protocol import CloseReason, FrameProtocol, ParseFailed
 
 from wsapi.protocol.closing import REGISTERED_CLOSE_CODES, encode_close, read_close
-from wsapi.protocol.connection import State, _FrameProtocol
+from wsapi.protocol.connection import State
 from wsapi.protocol.events import Closed, CloseReceived, ProtocolEvent
+from wsapi.protocol.wsproto_reader import _FrameProtocol
 
 from .helpers import CLOSE, PING, TEXT, frame, open_client, parse_frames
 from .test_connection import PROPERTY, chunked

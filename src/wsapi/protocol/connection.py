@@ -18,8 +18,16 @@ the server's code (1005 if it gave none) after a completed closing handshake,
 The HTTP of the upgrade is ``opening.OpeningHandshake``'s: it writes the
 request and, while the state is CONNECTING, reads the server's bytes until it
 has an outcome: a ``101``, which ``ClientProtocol`` checks against the request
-(``handshake.check_accept``) before it opens, or a failure. The frames go
-through wsproto's ``Connection``, with wsapi's bounded extensions installed.
+(``handshake.check_accept``) before it opens, or a failure.
+
+After the opening, ``receive_data()`` reads simple data frames itself
+(``framing.read_simple_frames``; a large one into its final buffer, see
+``bigframe``), and the server's usual answer to our Close (``closing``): that
+is the hot path, so it stays here, next to the state it reads. Every other
+frame goes through wsproto's ``Connection`` (with wsapi's bounded extensions
+installed), whose events ``wsproto_reader.WsprotoReader`` reads into wsapi's:
+it reassembles fragments and answers pings, and hands each Close frame back
+to ``ClientProtocol``, which acts on it (the state is its own).
 
 A protocol error found after some messages is not reported at once: the
 messages come first, ``failure_pending`` becomes true, and the failure (the
@@ -32,38 +40,16 @@ go out before the Close frame, in the order the server sent the frames
 from __future__ import annotations
 
 import enum
-import io
 
-from wsproto.connection import Connection, ConnectionState, ConnectionType
-from wsproto.events import (
-    BytesMessage,
-    CloseConnection,
-    Ping,
-    Pong,
-    TextMessage,
-)
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import CloseConnection, Ping, Pong
 from wsproto.extensions import Extension
-from wsproto.frame_protocol import (
-    CloseReason,
-    Frame,
-    FrameProtocol,
-    Opcode,
-    ParseFailed,
-    RsvBits,
-)
+from wsproto.frame_protocol import CloseReason, Opcode, RsvBits
 
-from ..errors import (
-    ConnectionFailed,
-    ConnectionLost,
-    InvalidHandshake,
-    InvalidUTF8,
-    MessageTooBig,
-    ProtocolError,
-    WebSocketError,
-)
+from ..errors import ConnectionFailed, ConnectionLost, InvalidHandshake, WebSocketError
 from ..response import MAX_BODY_SIZE, Response
 from .bigframe import FrameInProgress, WritableBuffer
-from .closing import REGISTERED_CLOSE_CODES, encode_close, read_close
+from .closing import encode_close, read_close
 from .events import (
     Closed,
     CloseReceived,
@@ -71,8 +57,6 @@ from .events import (
     HandshakeFailed,
     MessageReceived,
     Opened,
-    PingReceived,
-    PongReceived,
     ProtocolEvent,
 )
 from .extensions import BoundedDeflate, SizeLimit
@@ -80,11 +64,10 @@ from .framing import MaskingKeys, encode_frame, read_simple_frames
 from .handshake import HandshakeRequest, check_accept
 from .opening import MAX_HEADER_SIZE as MAX_HEADER_SIZE  # (it was defined here)
 from .opening import Accepted, Failure, OpeningHandshake
+from .wsproto_reader import MAX_PENDING_PONGS as MAX_PENDING_PONGS  # (it was defined here)
+from .wsproto_reader import WsprotoReader, frame_failure, utf8_failure
 
 __all__ = ["ClientProtocol", "State"]
-
-#: Pongs waiting to be written before only the latest ping is answered.
-MAX_PENDING_PONGS = 16
 
 
 class State(enum.IntEnum):
@@ -118,10 +101,9 @@ class ClientProtocol:
         "_masking_keys",
         "_opening",
         "_out",
-        "_partial",
         "_pending_close",
         "_pending_failure",
-        "_pongs_queued",
+        "_reader",
         "_request_head",
         "_ws",
         "_ws_extensions",
@@ -160,9 +142,12 @@ class ClientProtocol:
         self.close_received: tuple[int, str] | None = None
         self.close_sent = False
 
-        # wsproto's connection, made when first needed (see _wsproto()); its
-        # extensions are known once the handshake is accepted.
+        # wsproto's connection and the reader of its events, made together when
+        # first needed (see _wsproto()); the extensions are known once the
+        # handshake is accepted. _ws is the reader's, kept here too: the hot
+        # paths read it without the hop.
         self._ws: Connection | None = None
+        self._reader: WsprotoReader | None = None
         # wsproto's state while there is no wsproto connection (see closing.py).
         self._ws_state = ConnectionState.OPEN
         self._ws_extensions: list[Extension] | None = None
@@ -175,14 +160,7 @@ class ClientProtocol:
         self._pending_failure: tuple[WebSocketError, int, str] | None = None
         # The server's Close frame, received after messages in the same read.
         self._pending_close: CloseConnection | None = None
-        # Pongs queued in _out and not taken by data_to_send() yet (see _answer_ping).
-        self._pongs_queued = 0
         self._closed_emitted = False
-        # Fragments of the message being received.
-        # The message being received in fragments: text or bytes so far. (A
-        # list of pieces would cost ~40 bytes per piece for a message read a
-        # byte at a time.)
-        self._partial: io.StringIO | bytearray | None = None
         # A large single-frame message being received in place (see bigframe.py).
         self._frame: FrameInProgress | None = None
         # The opening handshake's HTTP until it ends (see opening.py), then None:
@@ -218,7 +196,8 @@ class ClientProtocol:
         out = self._out
         if not out:
             return b""
-        self._pongs_queued = 0
+        if self._reader is not None:
+            self._reader.pongs_queued = 0  # no pong waits any more (see WsprotoReader)
         # One frame (the usual case) is returned as it is: a big message is not copied.
         data = out[0] if len(out) == 1 else b"".join(out)
         out.clear()
@@ -275,8 +254,7 @@ class ClientProtocol:
                     self._ws_state = ConnectionState.CLOSED
                     self._close_received(*close)
                     return
-            self._wsproto().receive_data(data)
-            self._read_frames()
+            self._read_frames(data)
         # Anything after a completed closing handshake or a failure is ignored.
 
     def _fill_frame(self, data: bytes | memoryview) -> int:
@@ -318,8 +296,7 @@ class ClientProtocol:
         # As wsproto would: the failure waits for the messages before it (see
         # failure_pending); nothing more is read.
         self._frame = None
-        error = InvalidUTF8(f"the server sent invalid UTF-8: {exc}")
-        self._pending_failure = (error, error.code, _wire_reason(error, ""))
+        self._pending_failure = utf8_failure(exc)
 
     def _between_messages(self) -> bool:
         """Nothing is half-parsed: simple frames may skip wsproto (see ``read_simple_frames``).
@@ -327,19 +304,16 @@ class ClientProtocol:
         Not with permessage-deflate (its state spans messages), nor while a
         message is in fragments or wsproto holds part of a frame.
         """
-        if (
-            self.state is not State.OPEN
-            or self._deflate is not None
-            or self._partial is not None
-            or self._frame is not None
-        ):
+        if self.state is not State.OPEN or self._deflate is not None or self._frame is not None:
             return False
-        if self._ws is None:
+        reader = self._reader
+        if reader is None:
             return True  # wsproto has seen nothing yet
-        proto = self._ws._proto
+        proto = reader.ws._proto
         decoder = proto._frame_decoder
         return (
-            decoder.header is None
+            reader.partial_message is None
+            and decoder.header is None
             and not decoder.buffer.buffer
             and proto._message_decoder.opcode is None
         )
@@ -520,13 +494,16 @@ class ClientProtocol:
         """
         ws = self._ws
         if ws is None:
-            extensions = self._ws_extensions
-            assert extensions is not None, "the handshake is not done"
-            ws = self._ws = Connection(ConnectionType.CLIENT, extensions)
-            ws._state = self._ws_state  # a Close may have gone without it
-            # Our frame parser accepts every close code IANA registered (see below).
-            ws._proto = _FrameProtocol(True, extensions)
+            ws = self._start_wsproto().ws
         return ws
+
+    def _start_wsproto(self) -> WsprotoReader:
+        """Make wsproto's connection, and the reader of its events (one per connection)."""
+        extensions = self._ws_extensions
+        assert extensions is not None, "the handshake is not done"
+        reader = self._reader = WsprotoReader(extensions, self._ws_state)
+        self._ws = reader.ws
+        return reader
 
     def _handshake_failed(self, error: ConnectionFailed) -> None:
         self._handshake_failed_quietly(error)
@@ -539,100 +516,38 @@ class ClientProtocol:
 
     # -- frames ----------------------------------------------------------------
 
-    def _read_frames(self) -> None:
-        ws = self._ws
-        assert ws is not None
+    def _read_frames(self, data: bytes) -> None:
+        """Have wsproto parse ``data``; act on each Close frame the reader hands back."""
+        reader = self._reader
+        if reader is None:
+            reader = self._start_wsproto()
+        ws = reader.ws
+        ws.receive_data(data)
         events = self._events
-        for event in ws.events():
-            if isinstance(event, TextMessage | BytesMessage):
-                raw = event.data
-                # wsproto's types allow a bytearray; a message must be immutable.
-                data = bytes(raw) if isinstance(raw, bytearray) else raw
-                if event.message_finished and self._partial is None:
-                    events.append(MessageReceived(data))
-                    continue
-                message = self._add_fragment(data, event.message_finished)
-                if message is not None:
-                    events.append(MessageReceived(message))
-            elif isinstance(event, Ping):
-                if ws.state is ConnectionState.OPEN:
-                    self._answer_ping(bytes(event.payload))
-                events.append(PingReceived(bytes(event.payload)))
-            elif isinstance(event, Pong):
-                events.append(PongReceived(bytes(event.payload)))
-            elif isinstance(event, CloseConnection):
-                if ws.state is ConnectionState.REMOTE_CLOSING and any(
-                    type(earlier) is MessageReceived for earlier in events
-                ):
-                    # Messages came first: their answers go out before our Close.
-                    self._pending_close = event
-                    return
-                if ws.state is ConnectionState.REMOTE_CLOSING:
-                    # The server started the closing handshake: echo its code.
-                    self._out.append(ws.send(event.response()))
-                    self.close_sent = True
-                elif ws.state is not ConnectionState.CLOSED:
-                    # wsproto reports a malformed frame as a CloseConnection
-                    # event that leaves the state alone.
-                    error = self._frame_error(event)
-                    reason = _wire_reason(error, event.reason or "")
-                    self._pending_failure = (error, error.code, reason)
-                    return
-                self._close_received(int(event.code), event.reason or "")
+        close = reader.read(events, self._out)
+        while close is not None:
+            if ws.state is ConnectionState.REMOTE_CLOSING and any(
+                type(earlier) is MessageReceived for earlier in events
+            ):
+                # Messages came first: their answers go out before our Close.
+                self._pending_close = close
+                return
+            if ws.state is ConnectionState.REMOTE_CLOSING:
+                # The server started the closing handshake: echo its code.
+                self._out.append(ws.send(close.response()))
+                self.close_sent = True
+            elif ws.state is not ConnectionState.CLOSED:
+                # wsproto reports a malformed frame as a CloseConnection
+                # event that leaves the state alone.
+                self._pending_failure = frame_failure(close, self.max_message_size)
+                return
+            self._close_received(int(close.code), close.reason or "")
+            close = reader.read(events, self._out)
 
     def _close_received(self, code: int, reason: str) -> None:
         self.close_received = (code, reason)
         self.state = State.CLOSING
         self._events.append(CloseReceived(code, reason))
-
-    def _add_fragment(self, data: str | bytes, last: bool) -> str | bytes | None:
-        """Add a piece of a fragmented message; the whole message after the last piece."""
-        partial = self._partial
-        if isinstance(data, str):
-            if not isinstance(partial, io.StringIO):
-                # The first fragment (even an empty one) fixes the message's type.
-                partial = self._partial = io.StringIO()
-            partial.write(data)
-            message: str | bytes | None = partial.getvalue() if last else None
-        else:
-            if not isinstance(partial, bytearray):
-                partial = self._partial = bytearray()
-            partial += data
-            message = bytes(partial) if last else None
-        if last:
-            self._partial = None
-        return message
-
-    def _frame_error(self, event: CloseConnection) -> ProtocolError:
-        code = int(event.code)
-        if code == CloseReason.MESSAGE_TOO_BIG:
-            return MessageTooBig(
-                f"the server sent a message larger than max_message_size "
-                f"({self.max_message_size} bytes); raise max_message_size if it is legitimate"
-            )
-        if code == CloseReason.INVALID_FRAME_PAYLOAD_DATA:
-            if event.reason == "error in extension":
-                return ProtocolError(
-                    "the server sent a compressed message that does not decompress", code
-                )
-            return InvalidUTF8(f"the server sent invalid UTF-8: {event.reason}")
-        return ProtocolError(f"the server broke the WebSocket protocol: {event.reason}", code)
-
-    def _answer_ping(self, payload: bytes) -> None:
-        """Queue a pong, in order; when too many wait unsent, keep only the latest.
-
-        RFC 6455 5.5.3 allows answering only the latest ping: a server that
-        floods pings while not reading cannot make the client queue pongs
-        without end.
-        """
-        assert self._ws is not None
-        self._out.append(_Pong(self._ws._proto.pong(payload)))
-        self._pongs_queued += 1
-        if self._pongs_queued > MAX_PENDING_PONGS:
-            latest = self._out[-1]
-            self._out[:] = [data for data in self._out if type(data) is not _Pong]
-            self._out.append(latest)
-            self._pongs_queued = 1
 
     def _queue_close(self, code: int | None, reason: str) -> None:
         self.close_sent = True
@@ -661,49 +576,3 @@ class ClientProtocol:
                 "the server closed the TCP connection without a closing handshake"
             )
         self._events.append(Closed(1006, "", False, self.error))
-
-
-class _FrameProtocol(FrameProtocol):
-    """wsproto's frame parser, accepting the registered close codes it does not know.
-
-    wsproto refuses any code in 1000-2999 missing from its enum, such as 1014
-    (Bad Gateway, IANA-registered under RFC 6455 11.7); browsers accept them.
-    """
-
-    def _process_close(self, frame: Frame) -> Frame:
-        payload = frame.payload
-        if isinstance(payload, bytes | bytearray) and len(payload) >= 2:
-            code = int.from_bytes(payload[:2], "big")
-            if code in REGISTERED_CLOSE_CODES:
-                try:
-                    reason = bytes(payload[2:]).decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise ParseFailed(
-                        f"Error decoding CLOSE reason: {exc}",
-                        CloseReason.INVALID_FRAME_PAYLOAD_DATA,
-                    ) from exc
-                return Frame(frame.opcode, (code, reason), frame.frame_finished, True)
-        return super()._process_close(frame)
-
-
-class _Pong(bytes):
-    """A queued pong frame, told apart from the other frames in ``_out``."""
-
-    __slots__ = ()
-
-
-def _wire_reason(error: ProtocolError, detail: str) -> str:
-    """The reason sent with the Close frame when wsapi fails the connection."""
-    if isinstance(error, MessageTooBig):
-        return "message too big"
-    if isinstance(error, InvalidUTF8):
-        return "invalid UTF-8"
-    if detail == "error in extension":
-        return "invalid compressed data" if error.code == 1007 else "protocol error"
-    return _short(detail)
-
-
-def _short(reason: str) -> str:
-    """A close reason that fits in a control frame (123 bytes of UTF-8)."""
-    encoded = reason.encode("utf-8")[:123]
-    return encoded.decode("utf-8", errors="ignore")
