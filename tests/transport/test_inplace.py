@@ -72,7 +72,9 @@ async def test_a_large_binary_message_is_read_into_place(
         async with WebSocket(server.url(), compression=None) as ws:
             await anyio.to_thread.run_sync(midway.wait, TIMEOUT)
             await anyio.sleep(0.05)
-            inline = ws._transport._inline
+            reader = ws._transport._reader
+            assert reader is not None
+            inline = reader.inline
             if inline is not None:  # asyncio: the transport reads through InPlaceReader
                 assert isinstance(inline._transport.get_protocol(), InPlaceReader)
             checked.set()

@@ -5,9 +5,9 @@ anyio's asyncio stream pauses and resumes the transport around every
 parse what came. Under asyncio a plain TCP connection does better: once the
 handshake is done the transport calls ``InlineReceiver.data_received()``
 directly, which parses at once and hands messages straight to the
-application's queue (``Transport._take_inline``). Only what needs the reader
-task (a listener to await, a full queue, a trace, the closing handshake, a
-failure) is passed on to it, in order, with the bytes that came while it was
+application's queue (``Reader.take_inline()``, reader.py). Only what needs the
+reader task (a listener to await, a full queue, a trace, the closing handshake,
+a failure) is passed on to it, in order, with the bytes that came while it was
 busy.
 
 The receiver stands in for anyio's protocol object on the asyncio transport and

@@ -7,15 +7,7 @@ records for the ``Tracer``, and never change the connection.
 from __future__ import annotations
 
 from ..errors import WebSocketError
-from ..protocol.events import (
-    Closed,
-    CloseReceived,
-    Failed,
-    MessageReceived,
-    PingReceived,
-    PongReceived,
-    ProtocolEvent,
-)
+from ..protocol import events
 from ..response import Response
 from ..trace import Tracer
 from .connect import Stage
@@ -32,29 +24,29 @@ class FrameTrace:
         self.close_started = False
         self._failure: WebSocketError | None = None
 
-    def event(self, event: ProtocolEvent, open: bool) -> None:
+    def event(self, event: events.ProtocolEvent, open: bool) -> None:
         """Trace what ``event`` shows; ``open``: the connection was open when it came."""
         trace = self._trace
-        if isinstance(event, MessageReceived):
+        if isinstance(event, events.MessageReceived):
             kind = "text" if isinstance(event.data, str) else "binary"
             trace("<", kind, event.data)
-        elif isinstance(event, PingReceived):
+        elif isinstance(event, events.PingReceived):
             trace("<", "ping", event.data)
             if open:
                 trace(">", "pong", event.data, detail="automatic")
-        elif isinstance(event, PongReceived):
+        elif isinstance(event, events.PongReceived):
             trace("<", "pong", event.data)
-        elif isinstance(event, CloseReceived):
+        elif isinstance(event, events.CloseReceived):
             code = None if event.code == 1005 else event.code
             trace("<", "close", code=code, reason=event.reason)
             if not self.close_started:
                 trace(">", "close", code=code, reason=event.reason, detail="echo")
-        elif isinstance(event, Failed):
+        elif isinstance(event, events.Failed):
             self._failure = event.error
             trace("=", "error", detail=str(event.error))
             if event.code is not None:
                 trace(">", "close", code=event.code, reason=event.reason)
-        elif isinstance(event, Closed):
+        elif isinstance(event, events.Closed):
             # A failure was traced when it happened (Failed); other errors here.
             if event.error is not None and event.error is not self._failure:
                 trace("=", "error", detail=str(event.error))
