@@ -237,3 +237,28 @@ def test_plain_asyncio_run(websockets_server: WebsocketsServer) -> None:
     )
     assert result.stderr == ""
     assert result.stdout.splitlines() == ["inline", "['one', 'two'] 3", "4002 True"]
+
+
+@pytest.mark.parametrize("pause", [0.0, 0.05])
+async def test_an_open_listener_that_closes_and_awaits(
+    websockets_server: WebsocketsServer, pause: float
+) -> None:
+    # The listener runs before the transport starts its tasks: close() then only
+    # queues the Close frame, and the start sees the closing handshake through
+    # (it crashed the reader task with an assertion before).
+    ws = WebSocket(websockets_server.url("/echo"), compression=None)
+    closes: list[CloseEvent] = []
+
+    async def on_open(event: object) -> None:
+        ws.close(4000, "changed my mind")
+        await anyio.sleep(pause)
+
+    ws.addEventListener("open", on_open)
+    ws.addEventListener("close", closes.append)
+    with anyio.fail_after(10):
+        async with ws:
+            await ws.wait_closed()
+    assert [(event.code, event.reason, event.wasClean) for event in closes] == [
+        (4000, "changed my mind", True)
+    ]
+    assert ws.readyState == WebSocket.CLOSED

@@ -352,7 +352,13 @@ class Transport:
             self._trace(">", "close", code=code, reason=reason)
         self.flush_soon()
         self._ending.start_close_deadline()
-        if caller_waits and not self._reader_started and self._task_group is not None:
+        if (
+            caller_waits
+            and not self._reader_started
+            and self._task_group is not None
+            and self._reader is not None
+            and self._reader.started
+        ):
             # Reserve the reader's work for wait_closed(): a task spawned only
             # to be awaited at once costs more than the rest of the closing.
             self._reader_started = self._reader_in_caller = True
@@ -401,11 +407,14 @@ class Transport:
         connection, so it starts when there is something to await: a listener,
         a full inbox, the closing handshake, a failure.
         """
-        if self._reader_started or self._task_group is None:
+        reader = self._reader
+        if self._reader_started or self._task_group is None or reader is None:
+            return
+        if not reader.started:
+            # An `open` listener closed the connection before start(): start()
+            # starts the task, seeing the closing handshake under way.
             return
         self._reader_started = True
-        reader = self._reader
-        assert reader is not None
         reader.task_coming()
         start_soon(self._task_group, reader.run, "wsapi reader")
 
