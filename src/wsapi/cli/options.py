@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from ..errors import redact_url
-from ..protocol.proxy import proxy_option, unix_socket_option
+from ..protocol.proxy import ProxySetting, ProxyURL, proxy_option, unix_socket_option
 from .commands import (
     CommandError,
     Outgoing,
@@ -455,7 +455,7 @@ def _tls_context(
 
 
 def proxy_ssl_context(
-    args: argparse.Namespace, warn: Callable[[str], None]
+    args: argparse.Namespace, setting: ProxySetting, warn: Callable[[str], None]
 ) -> ssl.SSLContext | None:
     """The TLS context for an https:// proxy, from ``--proxy-cacert``/``--proxy-insecure``.
 
@@ -463,16 +463,16 @@ def proxy_ssl_context(
     proxy can be used: ``--no-proxy``, ``--unix-socket``, or a ``--proxy`` of
     another scheme (a note says they have no effect). Without ``--proxy``, the
     environment may name an https:// proxy: the context is kept for it.
+    ``setting`` is the way ``proxy_option()`` checked.
     """
     cacert, insecure = args.proxy_cacert, args.proxy_insecure
     if cacert is None and not insecure:
         return None
     flag = "--proxy-cacert" if cacert is not None else "--proxy-insecure"
-    proxy = args.proxy
-    if proxy is None or args.unix_socket is not None:
+    if setting is None:
         warn(f"wsapi: note: {flag} has no effect without a proxy")
         return None
-    if isinstance(proxy, str) and not proxy.lower().startswith("https://"):
+    if isinstance(setting, ProxyURL) and setting.scheme != "https":
         warn(f"wsapi: note: {flag} has no effect on a proxy that is not https:// (no TLS to it)")
         return None
     return _tls_context(cacert, PROXY_INSECURE_WARNING if insecure else None, warn)
@@ -498,12 +498,12 @@ def way_options(
     except ValueError as exc:
         raise UsageError(f"--unix-socket: {exc}") from exc
     try:
-        proxy_option(proxy, unix_socket=unix_socket)
+        setting = proxy_option(proxy, unix_socket=unix_socket)
     except (ValueError, ImportError) as exc:
         raise UsageError(f"--proxy: {exc}") from exc
     return {
         "proxy": proxy,
-        "proxy_ssl": proxy_ssl_context(args, warn),
+        "proxy_ssl": proxy_ssl_context(args, setting, warn),
         "unix_socket": unix_socket,
     }
 
