@@ -1,9 +1,9 @@
 /* wsapi._speedups: the masking of client frames (RFC 6455 section 5.3) in C, and
  * BytesBuilder, which receives a large message into its final bytes object.
  *
- * Optional: when this module cannot be built, wsapi.protocol.masking uses its
+ * Optional: when this module cannot be built, wsapi.protocol.framing uses its
  * pure-Python code, which gives the same bytes about 50 times slower on large
- * payloads. XOR-ing eight bytes at a time is what makes the difference.
+ * payloads: XOR-ing 32 or eight bytes at a time is what makes the difference.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -11,8 +11,29 @@
 #include <stdint.h>
 #include <string.h>
 
-/* out[i] = in[i] ^ key[i % 4], eight bytes at a time (memcpy keeps unaligned access legal). */
-static void
+/* out[i] = in[i] ^ key[i % 4].
+ *
+ * With GCC or Clang, 32 bytes per step in vector registers (SSE2 on any x86-64,
+ * NEON on ARM; AVX2 where the CPU has it, chosen at load time on x86-64 glibc):
+ * a third of the instructions of eight bytes at a time, the copy the message makes
+ * on its way out anyway. Otherwise, and for the tail, eight bytes then one at a time.
+ * memcpy keeps unaligned access legal; compilers make it a plain load or store. */
+#if defined(__GNUC__) || defined(__clang__)
+#define WSAPI_VECTOR_BYTES 32
+typedef uint8_t wsapi_vector __attribute__((vector_size(WSAPI_VECTOR_BYTES)));
+#endif
+
+#if defined(WSAPI_VECTOR_BYTES) && defined(__x86_64__) && defined(__GLIBC__) \
+    && !defined(__clang__) && defined(__has_attribute)
+#if __has_attribute(target_clones)
+#define WSAPI_TARGET_CLONES __attribute__((target_clones("avx2", "default")))
+#endif
+#endif
+#ifndef WSAPI_TARGET_CLONES
+#define WSAPI_TARGET_CLONES
+#endif
+
+WSAPI_TARGET_CLONES static void
 xor_mask(uint8_t *out, const uint8_t *in, Py_ssize_t length, const uint8_t key4[4])
 {
     Py_ssize_t i = 0;
@@ -20,6 +41,22 @@ xor_mask(uint8_t *out, const uint8_t *in, Py_ssize_t length, const uint8_t key4[
 
     memcpy(&key8, key4, 4);
     memcpy((uint8_t *)&key8 + 4, key4, 4);
+#ifdef WSAPI_VECTOR_BYTES
+    {
+        wsapi_vector key_vector;
+        int k;
+
+        for (k = 0; k < WSAPI_VECTOR_BYTES; k += 8) {
+            memcpy((uint8_t *)&key_vector + k, &key8, 8);
+        }
+        for (; i + WSAPI_VECTOR_BYTES <= length; i += WSAPI_VECTOR_BYTES) {
+            wsapi_vector chunk;
+            memcpy(&chunk, in + i, WSAPI_VECTOR_BYTES);
+            chunk ^= key_vector;
+            memcpy(out + i, &chunk, WSAPI_VECTOR_BYTES);
+        }
+    }
+#endif
     for (; i + 8 <= length; i += 8) {
         uint64_t chunk;
         memcpy(&chunk, in + i, 8);

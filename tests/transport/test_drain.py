@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import threading
+import tracemalloc
 from typing import Any
 
 import anyio
@@ -166,3 +168,41 @@ async def test_a_failed_connection_reports_the_messages_never_written(
     assert 0 < close.unsent <= count - read
     assert ws.bufferedAmount >= close.unsent * (CHUNK - 4)
     assert f"{close.unsent} messages passed to send() never left" in str(info.value)
+
+
+async def test_a_sent_message_is_not_kept_once_written(scripted_server: Any) -> None:
+    # The writer task used to hold the last frame it wrote while it waited for the
+    # next one: an idle connection kept its last large message in memory (and, on
+    # trio, glibc gave the heap back and took it again on every large round trip).
+    size = 8 * 1024 * 1024
+    read, done = threading.Event(), threading.Event()
+
+    def script(conn: RawConnection) -> None:
+        conn.accept()
+        frame = conn.read_frame(timeout=TIMEOUT)
+        assert frame is not None and len(frame.payload) == size
+        del frame
+        read.set()
+        done.wait(TIMEOUT)
+        conn.close_handshake()
+
+    server = scripted_server(script)
+    payload = bytes(size)  # (made before tracing starts: only wsapi's copies count)
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(
+            server.url(), compression=None, ping_interval=None, write_limit=0
+        ) as ws:
+            tracemalloc.start()
+            try:
+                ws.send(payload)
+                await ws.drain()
+                assert await anyio.to_thread.run_sync(read.wait, TIMEOUT)
+                await anyio.sleep(0.05)  # the writer task is waiting for the next write
+                gc.collect()
+                held, _ = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+                done.set()
+            await ws.wait_closed()
+    server.wait_scripts()
+    assert held < size // 8, f"{held / 2**20:.1f} MiB still held after the message was written"

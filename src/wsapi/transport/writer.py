@@ -227,6 +227,9 @@ class Writer(EventMaker):
                     written, self._unwritten = self._unwritten, 0
                     if data and not self._torn:
                         await self._write(data)
+                    # Not kept while the task waits for the next write: a large
+                    # message would stay in memory after it was sent.
+                    del data
                 self._written(written)
         except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError) as exc:
             self._on_error(ConnectionLost(f"the connection was lost while sending ({exc!r})"))
