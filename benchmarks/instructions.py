@@ -1,11 +1,14 @@
 """Instructions per operation, counted by valgrind: a figure that machine noise cannot move.
 
-    python benchmarks/instructions.py                 # both workloads, wsapi and websockets
+    python benchmarks/instructions.py                 # every workload, wsapi and websockets
     python benchmarks/instructions.py --workload handshake --clients wsapi
+    python benchmarks/instructions.py --workload msg1m --clients wsapi,wsapi-trio
 
 Rates and CPU times on a small shared machine move by tens of percent between runs;
 the number of instructions a client executes per operation does not (two runs of the
-same code agree to 0.1%). Each client runs under ``valgrind --tool=cachegrind`` twice,
+same code agree to 0.1%; each run gets ``PYTHONHASHSEED=0``, since the hash seed moves
+the layout of CPython's caches and with it a few thousand instructions per open + close).
+Each client runs under ``valgrind --tool=cachegrind`` twice,
 for N and for 5N operations against the echo server of ``run.py``; the difference
 divided by 4N is the cost of one operation, start-up and imports cancelling out. The
 level-1 cache misses that cachegrind simulates are printed too: fewer instructions that
@@ -19,6 +22,7 @@ valgrind``). Not part of the test suite: it takes a minute or two per client.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import shutil
 import subprocess
@@ -33,40 +37,59 @@ import run  # noqa: E402
 
 #: The script every client runs: argv is the port, the count of operations and the workload.
 TEMPLATE = """
-import asyncio, sys
+import sys
 {imports}
+
+MESSAGES = {{"rtt16": b"0123456789abcdef", "msg1m": bytes(1024 * 1024)}}
 
 async def main(port, count, workload):
     url = f"ws://127.0.0.1:{{port}}/"
-    options = dict(compression=None, ping_interval=None)
     if workload == "handshake":
         for _ in range(count):
-            async with {open}(url, **options):
+            async with {open}(url, {options}):
                 pass
     else:
-        async with {open}(url, **options) as ws:
+        message = MESSAGES[workload]
+        async with {open}(url, {options}) as ws:
             for _ in range(count):
-                {send}(b"0123456789abcdef")
+                {send}(message)
                 await ws.recv()
 
-asyncio.run(main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]))
+ARGS = (int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+{run}
 """
 
-#: What differs between the clients: the import, the opening, the (a)synchronous send.
+ON_ASYNCIO = "import asyncio\nasyncio.run(main(*ARGS))"
+ON_TRIO = "import trio\ntrio.run(main, *ARGS)"
+
+WSAPI = {
+    "imports": "from wsapi import WebSocket",
+    "open": "WebSocket",
+    "options": "compression=None, ping_interval=None, max_message_size=2**22",
+    "send": "ws.send",
+}
+
+#: What differs between the clients: the imports, the opening, the (a)synchronous send,
+#: the event loop.
 SCRIPTS = {
-    "wsapi": TEMPLATE.format(
-        imports="from wsapi import WebSocket", open="WebSocket", send="ws.send"
-    ),
+    "wsapi": TEMPLATE.format(**WSAPI, run=ON_ASYNCIO),
+    "wsapi-trio": TEMPLATE.format(**WSAPI, run=ON_TRIO),
     "websockets": TEMPLATE.format(
         imports="from websockets.asyncio.client import connect",
         open="connect",
+        options="compression=None, ping_interval=None, max_size=2**22",
         send="await ws.send",
+        run=ON_ASYNCIO,
     ),
 }
 
 #: Operations in the short run (the long one does five times as many).
-COUNTS = {"handshake": 50, "rtt16": 500}
-WORKLOADS = {"handshake": "open + close", "rtt16": "16-byte round trip"}
+COUNTS = {"handshake": 50, "rtt16": 500, "msg1m": 20}
+WORKLOADS = {
+    "handshake": "open + close",
+    "rtt16": "16-byte round trip",
+    "msg1m": "1 MiB round trip",
+}
 FIELDS = {"I   refs": "instructions", "I1  misses": "I1 misses", "D1  misses": "D1 misses"}
 
 
@@ -82,7 +105,8 @@ def count(script: Path, port: int, operations: int, workload: str) -> dict[str, 
         str(operations),
         workload,
     ]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    environment = {**os.environ, "PYTHONHASHSEED": "0"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=1800, env=environment)
     if done.returncode != 0:
         raise SystemExit(f"{script.name} failed:\n{done.stderr[-2000:]}")
     figures = {}
@@ -97,12 +121,14 @@ def count(script: Path, port: int, operations: int, workload: str) -> dict[str, 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", choices=sorted(COUNTS), action="append")
-    parser.add_argument("--clients", default="wsapi,websockets")
+    parser.add_argument(
+        "--clients", default="wsapi,websockets", help=f"comma-separated: {', '.join(SCRIPTS)}"
+    )
     args = parser.parse_args()
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed (Debian: apt-get install valgrind)")
     clients = args.clients.split(",")
-    workloads = args.workload or ["handshake", "rtt16"]
+    workloads = args.workload or list(COUNTS)
     server, info = run.start_server(1)
     try:
         with tempfile.TemporaryDirectory() as folder:
