@@ -206,3 +206,41 @@ async def test_a_sent_message_is_not_kept_once_written(scripted_server: Any) -> 
             await ws.wait_closed()
     server.wait_scripts()
     assert held < size // 8, f"{held / 2**20:.1f} MiB still held after the message was written"
+
+
+async def test_the_rest_of_a_partial_write_is_not_copied(
+    scripted_server: Any, anyio_backend_name: str
+) -> None:
+    # The kernel takes a few MB of a large frame; the rest went to the stream as a
+    # slice of bytes, a copy of megabytes (and asyncio's transport copies what it
+    # buffers, on Python 3.11 and earlier). Now a view of the frame.
+    size = 16 * 1024 * 1024
+    release = threading.Event()
+
+    def script(conn: RawConnection) -> None:
+        conn.accept()
+        release.wait(TIMEOUT)
+        frame = conn.read_frame(timeout=TIMEOUT)
+        assert frame is not None and len(frame.payload) == size
+        del frame
+        conn.close_handshake()
+
+    server = scripted_server(script)
+    payload = bytes(size)  # (made before tracing starts)
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(server.url(), compression=None, ping_interval=None) as ws:
+            tracemalloc.start()
+            try:
+                ws.send(payload)
+                await anyio.sleep(0.2)  # written what the kernel took; the rest waits
+                assert ws.bufferedAmount > 0, "the server was meant to be slow"
+                _, peak = tracemalloc.get_traced_memory()
+            finally:
+                tracemalloc.stop()
+                release.set()
+            await ws.drain()
+            await ws.wait_closed()
+    server.wait_scripts()
+    # The frame itself (size), and on asyncio the transport's buffer of the rest.
+    limit = size * (2 if anyio_backend_name == "asyncio" else 1.25)
+    assert peak < limit, f"peak {peak / 2**20:.1f} MiB while sending {size / 2**20:.0f} MiB"

@@ -28,7 +28,7 @@ from anyio.abc import ByteStream, SocketAttribute, SocketStream
 __all__ = ["DirectWrite", "direct_writer", "ready_queue", "soon_caller"]
 
 #: ``write(data)`` -> how many bytes were taken (0 when the caller must use the task).
-DirectWrite = Callable[[bytes], int]
+DirectWrite = Callable[[bytes | memoryview], int]
 
 
 def direct_writer(stream: ByteStream) -> DirectWrite | None:
@@ -73,7 +73,7 @@ def _asyncio_writer(transport: asyncio.WriteTransport) -> DirectWrite | None:
         return None
     send = raw.send
 
-    def write(data: bytes) -> int:
+    def write(data: bytes | memoryview) -> int:
         # Bytes waiting in asyncio's buffer go first: leave this write to the
         # writer task, which goes through the transport.
         if transport.is_closing() or transport.get_write_buffer_size():
@@ -87,7 +87,7 @@ def _asyncio_writer(transport: asyncio.WriteTransport) -> DirectWrite | None:
 
 
 def _socket_writer(sock: socket.socket) -> DirectWrite:
-    def write(data: bytes) -> int:
+    def write(data: bytes | memoryview) -> int:
         try:
             return sock.send(data)
         except OSError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from anyio.abc import ByteStream, TaskGroup
@@ -262,12 +262,18 @@ class Writer(EventMaker):
         start = self._leftover_sent
         self._leftover = data
         if self._direct is not None:
-            start += self._direct(data[start:] if start else data)
+            start += self._direct(memoryview(data)[start:] if start else data)
             self._leftover_sent = start
         if start < len(data):
             self._writing = True
             try:
-                await self._stream.send(data[start:] if start else data)
+                # The rest as a view, not a copy: after a partial write of a large
+                # message, a slice of bytes would copy megabytes. (anyio types the
+                # item as bytes; every stream wsapi writes to passes it to
+                # socket.send(), a transport's write() or an SSL object's write(),
+                # which take any buffer.)
+                rest = cast(bytes, memoryview(data)[start:]) if start else data
+                await self._stream.send(rest)
             except BaseException:
                 # Cut short (an error, or cancelled): how much went out is unknown,
                 # so nothing more may be written, not even a Close frame.
