@@ -550,7 +550,9 @@ def render_markdown(report: dict[str, Any]) -> str:
         "back per second; KB is 1,000 bytes of resident memory per open idle connection. "
         f"† marks a cell where the server used {SERVER_BOUND:.0%} or more of its CPU: the "
         "server was a limit there too, so the client may be faster than the figure shows. "
-        f"{DASH} means the client cannot do the workload (no permessage-deflate) or failed.",
+        f"{DASH} means the client cannot do the workload (no permessage-deflate), is not "
+        "measured on it (wsapi-onmessage: its opening, closing and memory are "
+        "wsapi-asyncio's), or failed.",
         "",
         "| workload | " + " | ".join(clients) + " |",
         "|---|" + "---:|" * len(clients),

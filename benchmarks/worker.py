@@ -63,6 +63,10 @@ def main() -> None:
             out["skipped"] = f"{args.client} has no permessage-deflate"
             print(json.dumps(out), flush=True)
             return
+        if client.only is not None and args.workload not in client.only:
+            out["skipped"] = f"{args.client} is measured on the message workloads only"
+            print(json.dumps(out), flush=True)
+            return
         if client.transport == "tcp":
             url = args.tcp_url
         elif workload.compression:

@@ -9,6 +9,7 @@ from typing import Any
 CLIENTS = {
     "wsapi-asyncio": "wsapi_asyncio",
     "wsapi-trio": "wsapi_trio",
+    "wsapi-onmessage": "wsapi_onmessage",
     "websockets": "websockets_lib",
     "aiohttp": "aiohttp_lib",
     "picows": "picows_lib",

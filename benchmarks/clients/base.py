@@ -6,7 +6,8 @@ A client module defines ``Client``, a subclass of ``BaseClient``, with:
   ``deflate`` (True when it speaks permessage-deflate) and ``version()``;
 - ``connect(url, compression)`` -> a connection handle, ``send(conn, data)``,
   ``recv(conn)`` -> ``bytes``/``str``, ``close(conn)``;
-- ``setup()``/``teardown()`` around a whole workload (e.g. aiohttp's session).
+- ``setup()``/``teardown()`` around a whole workload (e.g. aiohttp's session);
+- ``only``: the workloads it is measured on, when not all (the others are skipped).
 
 ``roundtrips()`` and ``pipelined()`` have generic versions here built on send/recv; a
 module overrides them with the library's own idiom where it has a more natural one (a
@@ -34,6 +35,7 @@ class BaseClient:
     backend = "asyncio"
     transport = "ws"
     deflate = False
+    only: frozenset[str] | None = None
 
     @staticmethod
     def version() -> str:

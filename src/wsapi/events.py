@@ -11,7 +11,7 @@ import logging
 import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
-from inspect import isawaitable
+from inspect import isawaitable, iscoroutinefunction
 from typing import Any, ClassVar, Protocol, TypeAlias, overload
 
 from .errors import DOMException
@@ -280,6 +280,67 @@ class EventTarget:
         finally:
             event._active = event._stop = False
             event.currentTarget = None
+
+    def _dispatch_now(self, event: Event) -> Awaitable[None] | None:
+        """Dispatch ``event`` (trusted) synchronously, as far as its listeners let it.
+
+        Each listener is called in turn. If one returns an awaitable, the rest of the
+        dispatch cannot happen here: a coroutine is returned that awaits it and calls
+        the listeners after it, in order; the caller must await it before dispatching
+        anything else. None when every listener has run.
+        """
+        event.isTrusted = True
+        event.target = self
+        entries = self._listeners.get(event.type)
+        if not entries:
+            return None
+        event.currentTarget = self
+        event._active = True
+        try:
+            for index, entry in enumerate(entries):
+                awaitable = self._invoke(event, entry)
+                if awaitable is not None:
+                    return self._finish_dispatch(event, entry, awaitable, entries[index + 1 :])
+        except BaseException:  # (not Exception: _invoke reports those)
+            event._active = event._stop = False
+            event.currentTarget = None
+            raise
+        event._active = event._stop = False
+        event.currentTarget = None
+        return None
+
+    async def _finish_dispatch(
+        self,
+        event: Event,
+        entry: _Entry,
+        awaitable: Awaitable[object],
+        rest: tuple[_Entry, ...],
+    ) -> None:
+        """The rest of a dispatch begun by :meth:`_dispatch_now`."""
+        try:
+            try:
+                await awaitable
+            except Exception:
+                _report(event.type, entry.callback)
+            await self._call_listeners(event, rest)
+        finally:
+            event._active = event._stop = False
+            event.currentTarget = None
+
+    def _all_synchronous(self, type: str) -> bool:
+        """Whether no listener for ``type`` is a coroutine function (or has an async handleEvent).
+
+        Such listeners may be called where nothing can be awaited (an event loop
+        callback); one that still returns an awaitable is handed on (see
+        :meth:`_dispatch_now`).
+        """
+        for entry in self._listeners.get(type, ()):
+            function = (
+                entry.callback if entry.direct else getattr(entry.callback, "handleEvent", None)
+            )
+            if iscoroutinefunction(function):
+                return False
+        return True
 
     async def _call_listeners(self, event: Event, entries: tuple[_Entry, ...]) -> None:
         """Call ``entries`` in order, awaiting what they return; report their exceptions."""

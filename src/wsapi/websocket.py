@@ -9,6 +9,7 @@ transport's events become DOM events here, in the order they happened:
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import math
 import ssl as _ssl
@@ -47,7 +48,7 @@ from .trace import TraceEvent, Tracer
 from .transport.connection import Transport
 from .transport.flag import Flag
 from .transport.inbox import Inbox, InboxClosed
-from .transport.library import library_known
+from .transport.library import in_asyncio_context, library_known
 from .transport.tls import default_ssl_context
 from .version import __version__
 
@@ -189,6 +190,11 @@ class WebSocket(EventTarget):
         self._entered = False
         self._close_event: CloseEvent | None = None
         self._close_error: WebSocketError | None = None
+        # Messages dispatched in an event loop callback (_deliver_now): the listeners
+        # last checked, whether none of them is async, and a dispatch left half-done.
+        self._checked_listeners: object = None
+        self._listeners_synchronous = False
+        self._dispatch_rest: tuple[str | bytes, Awaitable[None]] | None = None
 
     # -- attributes ------------------------------------------------------------
 
@@ -431,7 +437,11 @@ class WebSocket(EventTarget):
     async def _deliver(self, event: ProtocolEvent) -> None:
         """The transport's events, in order, as DOM events (runs in the reader task)."""
         if type(event) is MessageReceived:
-            if self._has_listeners("message"):
+            rest = self._dispatch_rest
+            if rest is not None and rest[0] is event.data:
+                self._dispatch_rest = None
+                await rest[1]  # this message's dispatch, begun in _deliver_now()
+            elif self._has_listeners("message"):
                 await self._dispatch(MessageEvent("message", data=event.data, origin=self._origin))
             else:
                 await self._inbox.put(event.data)
@@ -442,10 +452,30 @@ class WebSocket(EventTarget):
             await self._finish(event.code, event.reason, event.was_clean, event.error)
 
     def _deliver_now(self, data: str | bytes) -> bool:
-        """A message received on the inline path: queued at once, unless it needs awaiting."""
-        if "message" in self._listeners:  # (as _has_listeners, once per message)
+        """A message received in an event loop callback (asyncio's inline path).
+
+        Queued for ``recv()``, or dispatched at once when no ``message`` listener is
+        a coroutine function: the browser's way, no task woken per message, and an
+        answer ``send()`` in a listener is written before the callback returns.
+        False leaves the message (or the rest of its dispatch) to the reader task.
+        """
+        entries = self._listeners.get("message")
+        if entries is None:
+            return self._inbox.put_nowait(data)
+        if entries is not self._checked_listeners:
+            self._checked_listeners = entries
+            self._listeners_synchronous = self._all_synchronous("message")
+        if not self._listeners_synchronous:
             return False
-        return self._inbox.put_nowait(data)
+        event = MessageEvent("message", data=data, origin=self._origin)
+        # (Listeners may use anyio, which cannot tell asyncio runs outside a task.)
+        rest = in_asyncio_context(functools.partial(self._dispatch_now, event))
+        if rest is None:
+            return True
+        # A listener returned an awaitable: the reader task awaits it, then calls
+        # the listeners after it, before anything else (see _deliver).
+        self._dispatch_rest = (data, rest)
+        return False
 
     async def _settle(self) -> None:
         """Return once the application has read and answered the messages delivered so far.
@@ -464,6 +494,11 @@ class WebSocket(EventTarget):
         if self._close_event is not None:
             return
         self._ready_state = WebSocket.CLOSED
+        if self._dispatch_rest is not None:
+            # A dispatch the reader task never got to (it was cut first): as a
+            # listener it would have called is never called, close what it returned.
+            _close_awaitable(self._dispatch_rest[1])
+            self._dispatch_rest = None
         self._close_error = error
         self._inbox.close()
         unsent = self._transport.unsent_messages + self._dropped_messages
@@ -591,3 +626,10 @@ def _not_open() -> DOMException:
         "(or send inside `async with ws:`).",
         "InvalidStateError",
     )
+
+
+def _close_awaitable(awaitable: Awaitable[None]) -> None:
+    """Close a coroutine that will never be awaited (no "never awaited" warning later)."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()

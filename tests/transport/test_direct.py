@@ -11,6 +11,7 @@ import pytest
 from anyio.streams.buffered import BufferedByteReceiveStream
 from anyio.streams.stapled import StapledByteStream
 
+from tests.loop_iterations import counting_selects
 from tests.peers.scripted import Opcode, RawConnection
 from wsapi import WebSocket
 from wsapi.testing import echo, serve
@@ -96,25 +97,10 @@ async def test_a_round_trip_takes_two_event_loop_iterations(
         async with WebSocket(websockets_server.url("/echo"), compression=None) as ws:
             ws.send("warm-up")
             assert await ws.recv() == "warm-up"
-            selects = [0]
-            if anyio_backend == "asyncio":
-                import asyncio
-
-                selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
-                select = selector.select
-
-                def counting_select(timeout: float | None = None) -> Any:
-                    selects[0] += 1
-                    return select(timeout)
-
-                selector.select = counting_select
-            try:
+            with counting_selects(anyio_backend) as selects:
                 for index in range(count):
                     ws.send(f"ping {index}")
                     assert await ws.recv() == f"ping {index}"
-            finally:
-                if anyio_backend == "asyncio":
-                    del selector.select
             assert ws.bufferedAmount == 0
     if anyio_backend == "asyncio":
         assert selects[0] <= 2 * count + 2, selects[0]

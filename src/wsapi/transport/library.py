@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TypeVar
 
 try:
     from sniffio import current_async_library, current_async_library_cvar
@@ -23,6 +24,8 @@ except ImportError:  # anyio without sniffio asks asyncio directly: nothing to s
     current_async_library_cvar = None  # type: ignore[assignment]
 
 __all__ = ["in_asyncio_context", "library_known"]
+
+T = TypeVar("T")
 
 
 @contextmanager
@@ -38,17 +41,16 @@ def library_known() -> Iterator[None]:
         current_async_library_cvar.reset(token)
 
 
-def in_asyncio_context(call: Callable[[], None]) -> None:
+def in_asyncio_context(call: Callable[[], T]) -> T:
     """Call ``call``, which uses anyio (starts a task), from an asyncio protocol callback.
 
     anyio finds the running library through sniffio, and sniffio looks at the
     current task: in a protocol callback there is none.
     """
     if current_async_library_cvar is None:
-        call()  # anyio then asks asyncio for its running loop: fine here
-        return
+        return call()  # anyio then asks asyncio for its running loop: fine here
     token = current_async_library_cvar.set("asyncio")
     try:
-        call()
+        return call()
     finally:
         current_async_library_cvar.reset(token)

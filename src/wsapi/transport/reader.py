@@ -170,6 +170,11 @@ class Reader:
             return False  # the reader has events to deliver first
         self._protocol.receive_data(data)
         self._after_inline()
+        writer = self._writer
+        if writer.flush_scheduled:
+            # What this callback queued (listeners' answers, a pong) goes out as it
+            # returns, its turn being over, rather than in the next loop iteration.
+            writer.flush_before_waiting()
         buffer = self._protocol.receive_buffer()
         if buffer is not None and len(buffer) >= READ_SIZE and not self._inline_events:
             # Only for what one read could not bring anyway: a smaller rest comes

@@ -135,8 +135,16 @@ class Writer(EventMaker):
             if self._ready is not None:
                 self._flush_owner = asyncio.current_task(self._loop)
 
+    @property
+    def flush_scheduled(self) -> bool:
+        """An end-of-turn write is scheduled (asyncio)."""
+        return self._flush_handle is not None
+
     def flush_before_waiting(self) -> None:
         """The task that queued this turn's frames is about to wait (in ``recv()``): write now.
+
+        (Also called as an inline receiver's callback returns: a callback's turn ends
+        there, and there is no current task on either side of the comparison below.)
 
         Its turn ends here, so writing now is what the end-of-turn callback would do
         (and ``bufferedAmount`` falls as the turn ends, as the standard says); taking
