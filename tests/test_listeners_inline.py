@@ -201,3 +201,33 @@ async def test_async_listeners_still_apply_backpressure(scripted_server: Any) ->
             await done.wait()
     server.wait_scripts()
     assert calls == [f"{step} {i}" for i in range(count) for step in ("start", "end")]
+
+
+async def test_messages_before_a_protocol_error_reach_the_listener(scripted_server: Any) -> None:
+    # Valid messages, then invalid UTF-8, in one read: the listener gets the valid
+    # ones in the callback, then the failure goes the usual way (error, close 1006;
+    # 1007 on the wire).
+    closed: list[tuple[int | None, str] | None] = []
+
+    def script(conn: RawConnection) -> None:
+        conn.accept()
+        conn.send_raw(
+            frame_bytes(Opcode.TEXT, b"0")
+            + frame_bytes(Opcode.TEXT, b"1")
+            + frame_bytes(Opcode.TEXT, b"caf\xc3\x28")
+        )
+        closed.append(conn.read_close(timeout=TIMEOUT))
+
+    server = scripted_server(script)
+    got: list[str] = []
+    events: list[tuple[str, int | None]] = []
+    with anyio.fail_after(TIMEOUT):
+        async with WebSocket(server.url(), compression=None, ping_interval=None) as ws:
+            ws.onmessage = lambda event: got.append(event.data)
+            ws.onerror = lambda event: events.append(("error", None))
+            ws.onclose = lambda event: events.append(("close", event.code))
+            await ws.wait_closed()
+    server.wait_scripts()
+    assert got == ["0", "1"]
+    assert events == [("error", None), ("close", 1006)]
+    assert closed and closed[0] is not None and closed[0][0] == 1007
