@@ -80,6 +80,25 @@ async def wsapi_case(url: str) -> None:
         raise Quiet(type(exc).__name__) from exc
 
 
+async def wsapi_listener_case(url: str) -> None:
+    """The browser's way: a synchronous ``onmessage`` that echoes (on asyncio, it runs in
+    the event loop's callback that read the message)."""
+    import wsapi
+
+    try:
+        async with wsapi.WebSocket(
+            url,
+            max_message_size=MAX_MESSAGE,
+            ping_interval=None,
+            open_timeout=OPEN_TIMEOUT,
+            close_timeout=CLOSE_TIMEOUT,
+        ) as ws:
+            ws.onmessage = lambda event: ws.send(event.data)
+            await ws.wait_closed()
+    except (wsapi.ConnectionClosed, wsapi.ConnectionFailed) as exc:
+        raise Quiet(type(exc).__name__) from exc
+
+
 async def wsapi_receive_all(url: str, seconds: float) -> list[str | bytes]:
     import wsapi
 
@@ -267,6 +286,7 @@ AGENTS = {
     for agent in (
         Agent("wsapi-asyncio", "asyncio", "wsapi", wsapi_case, wsapi_receive_all),
         Agent("wsapi-trio", "trio", "wsapi", wsapi_case, wsapi_receive_all),
+        Agent("wsapi-onmessage", "asyncio", "wsapi", wsapi_listener_case, wsapi_receive_all),
         Agent("websockets", "asyncio", "websockets", websockets_case, websockets_receive_all),
         Agent(
             "aiohttp",

@@ -50,12 +50,15 @@ DEFAULT_REPORT_DIR = HERE / "reports"
 
 PYTHON27_VERSION = "2.7.18"
 
-ALL_CLIENTS = ("wsapi-asyncio", "wsapi-trio", "websockets", "aiohttp", "wsproto")
-WSAPI_CLIENTS = ("wsapi-asyncio", "wsapi-trio")
+ALL_CLIENTS = ("wsapi-asyncio", "wsapi-trio", "wsapi-onmessage", "websockets", "aiohttp", "wsproto")
+#: wsapi reading with ``async for``, on asyncio and on trio, and answering from a
+#: synchronous ``onmessage`` listener (asyncio's inline dispatch).
+WSAPI_CLIENTS = ("wsapi-asyncio", "wsapi-trio", "wsapi-onmessage")
 #: The library each client needs in this interpreter.
 CLIENT_MODULES = {
     "wsapi-asyncio": "wsapi",
     "wsapi-trio": "trio",
+    "wsapi-onmessage": "wsapi",
     "websockets": "websockets",
     "aiohttp": "aiohttp",
     "wsproto": "wsproto",
