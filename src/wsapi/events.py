@@ -177,6 +177,19 @@ def _report(event_type: str, listener: object) -> None:
     logger.error("Exception in %r listener %r", event_type, listener, exc_info=True)
 
 
+def _dispatch_over(event: Event) -> None:
+    """The end of ``event``'s dispatch: it may be dispatched again, and has no current target."""
+    event._active = event._stop = False
+    event.currentTarget = None
+
+
+def close_awaitable(awaitable: Awaitable[object]) -> None:
+    """Close a coroutine that will never be awaited (no "never awaited" warning later)."""
+    close = getattr(awaitable, "close", None)
+    if callable(close):
+        close()
+
+
 class EventTarget:
     """An object listeners can subscribe to, as the DOM's ``EventTarget``.
 
@@ -262,8 +275,7 @@ class EventTarget:
                     if awaitable is not None:
                         self._spawn(awaitable)
             finally:
-                event._active = event._stop = False
-                event.currentTarget = None
+                _dispatch_over(event)
         return not event.defaultPrevented
 
     async def _dispatch(self, event: Event) -> None:
@@ -278,8 +290,7 @@ class EventTarget:
         try:
             await self._call_listeners(event, entries)
         finally:
-            event._active = event._stop = False
-            event.currentTarget = None
+            _dispatch_over(event)
 
     def _dispatch_now(self, event: Event) -> Awaitable[None] | None:
         """Dispatch ``event`` (trusted) synchronously, as far as its listeners let it.
@@ -302,11 +313,9 @@ class EventTarget:
                 if awaitable is not None:
                     return self._finish_dispatch(event, entry, awaitable, entries[index + 1 :])
         except BaseException:  # (not Exception: _invoke reports those)
-            event._active = event._stop = False
-            event.currentTarget = None
+            _dispatch_over(event)
             raise
-        event._active = event._stop = False
-        event.currentTarget = None
+        _dispatch_over(event)
         return None
 
     async def _finish_dispatch(
@@ -324,8 +333,7 @@ class EventTarget:
                 _report(event.type, entry.callback)
             await self._call_listeners(event, rest)
         finally:
-            event._active = event._stop = False
-            event.currentTarget = None
+            _dispatch_over(event)
 
     def _all_synchronous(self, type: str) -> bool:
         """Whether no listener for ``type`` is a coroutine function (or has an async handleEvent).
@@ -374,9 +382,7 @@ class EventTarget:
         """
         description = repr(awaitable)
         # Nothing can run it: close it, so no "never awaited" warning comes later, and say so.
-        close = getattr(awaitable, "close", None)
-        if callable(close):
-            close()
+        close_awaitable(awaitable)
         warnings.warn(
             f"async listener {description} could not be run: "
             f"this {self.__class__.__name__} has no running connection",

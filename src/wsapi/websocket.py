@@ -31,7 +31,15 @@ from .errors import (
     WebSocketError,
     redact_url,
 )
-from .events import CloseEvent, ErrorEvent, Event, EventHandler, EventTarget, MessageEvent
+from .events import (
+    CloseEvent,
+    ErrorEvent,
+    Event,
+    EventHandler,
+    EventTarget,
+    MessageEvent,
+    close_awaitable,
+)
 from .protocol.connection import ClientProtocol
 from .protocol.events import (
     Closed,
@@ -495,9 +503,9 @@ class WebSocket(EventTarget):
             return
         self._ready_state = WebSocket.CLOSED
         if self._dispatch_rest is not None:
-            # A dispatch the reader task never got to (it was cut first): as a
-            # listener it would have called is never called, close what it returned.
-            _close_awaitable(self._dispatch_rest[1])
+            # The rest of a dispatch the reader task never got to (it was cut
+            # first): it will not run, so close it rather than leave it unawaited.
+            close_awaitable(self._dispatch_rest[1])
             self._dispatch_rest = None
         self._close_error = error
         self._inbox.close()
@@ -626,10 +634,3 @@ def _not_open() -> DOMException:
         "(or send inside `async with ws:`).",
         "InvalidStateError",
     )
-
-
-def _close_awaitable(awaitable: Awaitable[None]) -> None:
-    """Close a coroutine that will never be awaited (no "never awaited" warning later)."""
-    close = getattr(awaitable, "close", None)
-    if callable(close):
-        close()

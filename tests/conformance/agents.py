@@ -63,7 +63,10 @@ class Agent:
 # -- wsapi ---------------------------------------------------------------------------
 
 
-async def wsapi_case(url: str) -> None:
+async def wsapi_case(url: str, *, from_listener: bool = False) -> None:
+    """Echo every message: read with ``async for``, or, ``from_listener``, the browser's way,
+    from a synchronous ``onmessage`` (on asyncio, it runs in the event loop's callback that
+    read the message)."""
     import wsapi
 
     try:
@@ -74,29 +77,18 @@ async def wsapi_case(url: str) -> None:
             open_timeout=OPEN_TIMEOUT,
             close_timeout=CLOSE_TIMEOUT,
         ) as ws:
-            async for message in ws:
-                ws.send(message)
+            if from_listener:
+                ws.onmessage = lambda event: ws.send(event.data)
+                await ws.wait_closed()
+            else:
+                async for message in ws:
+                    ws.send(message)
     except (wsapi.ConnectionClosed, wsapi.ConnectionFailed) as exc:
         raise Quiet(type(exc).__name__) from exc
 
 
 async def wsapi_listener_case(url: str) -> None:
-    """The browser's way: a synchronous ``onmessage`` that echoes (on asyncio, it runs in
-    the event loop's callback that read the message)."""
-    import wsapi
-
-    try:
-        async with wsapi.WebSocket(
-            url,
-            max_message_size=MAX_MESSAGE,
-            ping_interval=None,
-            open_timeout=OPEN_TIMEOUT,
-            close_timeout=CLOSE_TIMEOUT,
-        ) as ws:
-            ws.onmessage = lambda event: ws.send(event.data)
-            await ws.wait_closed()
-    except (wsapi.ConnectionClosed, wsapi.ConnectionFailed) as exc:
-        raise Quiet(type(exc).__name__) from exc
+    await wsapi_case(url, from_listener=True)
 
 
 async def wsapi_receive_all(url: str, seconds: float) -> list[str | bytes]:

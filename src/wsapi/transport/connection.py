@@ -404,7 +404,7 @@ class Transport:
         On asyncio's plain TCP an open connection needs no task while it is
         idle: the inline receiver parses and queues messages as they come. A
         task, its cancel scopes and its coroutine cost about 2 KB per idle
-        connection, so it starts when there is something to await: a listener,
+        connection, so it starts when there is something to await: an async listener,
         a full inbox, the closing handshake, a failure.
         """
         reader = self._reader

@@ -6,7 +6,7 @@ Two paths share that order:
 
 - inline (asyncio's plain TCP, see inline.py): the event loop's protocol
   callback parses the bytes at once (``take_inline()``) and gives messages to
-  ``deliver_now``, without a task; what needs awaiting (a listener, a full
+  ``deliver_now``, without a task; what needs awaiting (an async listener, a full
   queue, the closing handshake, a failure) is left, in order, for the task;
 - the reader task (``run()``): waits for the inline receiver, or reads the
   stream itself (on trio's plain TCP, the raw socket: see trio_reader.py),
